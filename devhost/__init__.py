@@ -1,0 +1,1 @@
+"""Local host for function_app.py: what Core Tools does, for machines without it."""

@@ -1,0 +1,84 @@
+"""Start and stop the project's own Azurite (node_modules, pinned) on loopback, in memory."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+ENTRY = ROOT / "node_modules" / "azurite" / "dist" / "src" / "azurite.js"
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+DEFAULT_PORTS = (10000, 10001, 10002)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def connection_string(blob: int, queue: int, table: int) -> str:
+    base = f"http://127.0.0.1:{{}}/{DEV_ACCOUNT}"
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint={base.format(blob)};QueueEndpoint={base.format(queue)};"
+        f"TableEndpoint={base.format(table)};"
+    )
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.2)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@dataclass
+class Azurite:
+    process: subprocess.Popen[bytes]
+    ports: tuple[int, int, int]
+
+    @property
+    def connection_string(self) -> str:
+        return connection_string(*self.ports)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def start(ports: tuple[int, int, int] | None = None, timeout: float = 30.0) -> Azurite:
+    """Launch the node entry point directly, so the PID we hold is the server itself."""
+    if not ENTRY.exists():
+        raise RuntimeError(f"Azurite is not installed at {ENTRY}; run `npm ci` first.")
+    blob, queue, table = ports or (free_port(), free_port(), free_port())
+    for port in (blob, queue, table):
+        if _listening(port):
+            raise RuntimeError(f"port {port} is already in use; is another Azurite running?")
+    workdir = Path(os.environ.get("AZURITE_WORKDIR", ROOT / ".azurite"))
+    workdir.mkdir(exist_ok=True)
+    args = [
+        "node", str(ENTRY),
+        "--blobHost", "127.0.0.1", "--blobPort", str(blob),
+        "--queueHost", "127.0.0.1", "--queuePort", str(queue),
+        "--tableHost", "127.0.0.1", "--tablePort", str(table),
+        "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry",
+    ]
+    log = open(workdir / f"azurite-{table}.log", "wb")
+    process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)
+    deadline = time.monotonic() + timeout
+    while not all(_listening(p) for p in (blob, queue, table)):
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"Azurite did not start; see {log.name}")
+        time.sleep(0.1)
+    return Azurite(process, (blob, queue, table))

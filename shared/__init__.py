@@ -1,0 +1,1 @@
+"""Everything below the trigger adapters: config, domain, services, storage."""
