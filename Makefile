@@ -1,0 +1,37 @@
+# Two commands do everything on a fresh machine: `make dev` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: dev test lint bench check token clean
+
+$(STAMP): requirements.txt requirements-dev.txt package.json
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $(STAMP)
+
+dev: $(STAMP)  ## set up, start Azurite + the local Functions host on :7071, print tokens
+	$(BIN)/python -m devhost
+
+test: $(STAMP) lint  ## set up, lint, type-check, run every test (unit, Azurite, end-to-end)
+	$(BIN)/pytest
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench: $(STAMP)  ## benchmarks against a fresh Azurite; writes bench/results.json
+	$(BIN)/python -m bench
+
+check: $(STAMP)  ## validate settings and reach storage
+	$(BIN)/python -m manage check
+
+token: $(STAMP)  ## mint a dev token: make token USER=alice ROLE=admin
+	$(BIN)/python -m manage token --user $(or $(USER_NAME),$(USER),alice) $(if $(ROLE),--role $(ROLE))
+
+clean:
+	rm -rf $(VENV) node_modules .azurite

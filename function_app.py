@@ -1,0 +1,12 @@
+"""ResolveMeQ Functions: composes the blueprints and the logging setup. No I/O at import."""
+
+import azure.functions as func
+
+from functions import ops, tickets
+from shared.observability import configure_logging
+
+configure_logging()
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(tickets.bp)
+app.register_functions(ops.bp)

@@ -1,0 +1,1 @@
+"""Thin trigger adapters: parse, call one service, render. One blueprint per area."""

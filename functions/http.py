@@ -1,0 +1,134 @@
+"""The HTTP adapter layer: auth, body parsing, problem+json, invocation scope. Written once."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, TypeVar
+
+import azure.functions as func
+import sentry_sdk
+from pydantic import BaseModel, ValidationError
+
+from shared import observability
+from shared.container import Container, get_container
+from shared.domain.models import Principal
+from shared.errors import AppError, PayloadTooLarge, Throttled, UnsupportedMediaType, ValidationFailed
+
+MAX_BODY_BYTES = 64 * 1024
+PROBLEM_TYPE = "https://resolvemeq.dev/problems/"
+JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
+M = TypeVar("M", bound=BaseModel)
+log = logging.getLogger("resolvemeq.http")
+
+
+@dataclass
+class Call:
+    """One HTTP invocation as the handlers see it."""
+
+    req: func.HttpRequest
+    container: Container
+
+    @cached_property
+    def caller(self) -> Principal:
+        principal = self.container.auth.authenticate(self.req.headers.get("Authorization"))
+        observability.set_user(principal.sub)
+        return principal
+
+    def body(self, model: type[M], optional: bool = False) -> M:
+        """The JSON body as `model`; 413, 415 and 400 (with `errors[]`) before anything is written."""
+        raw = self.req.get_body() or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES // 1024} KiB.")
+        if optional and not raw.strip():
+            raw = b"{}"
+        elif not JSON_TYPE.match(self.req.headers.get("Content-Type", "")):
+            raise UnsupportedMediaType("Send the request body as application/json.")
+        try:
+            return model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+
+    def route_int(self, name: str) -> int:
+        return int(self.req.route_params[name])
+
+    def query(self, model: type[M]) -> M:
+        try:
+            return model.model_validate(dict(self.req.params))
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+
+
+def validation_failed(exc: ValidationError) -> ValidationFailed:
+    errors = [
+        {"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": _message(e)} for e in exc.errors()
+    ]
+    if any(e["type"] == "json_invalid" for e in exc.errors()):
+        return ValidationFailed("The request body is not valid JSON.", errors)
+    return ValidationFailed("The request has invalid fields; see errors.", errors)
+
+
+def _message(error: Any) -> str:
+    if error["type"] == "extra_forbidden":
+        return "Unknown field."
+    if error["type"] == "json_invalid":
+        return "Malformed JSON."
+    return str(error["msg"])
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> func.HttpResponse:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    return func.HttpResponse(
+        json.dumps(data, default=str), status_code=status, headers=headers, mimetype="application/json"
+    )
+
+
+def problem(error: AppError) -> func.HttpResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE + error.code,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        **error.extra,
+    }
+    headers: dict[str, str] = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = 'Bearer realm="resolvemeq"'
+    if isinstance(error, Throttled):
+        headers["Retry-After"] = str(error.retry_after)
+    return func.HttpResponse(
+        json.dumps(body), status_code=error.status, headers=headers, mimetype="application/problem+json"
+    )
+
+
+INTERNAL_ERROR = AppError("Something went wrong on our side. Please try again later.")
+
+Handler = Callable[[Call], func.HttpResponse]
+
+
+def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
+    """Wrap a handler: invocation scope, the one error mapping, a flush before returning."""
+
+    def run(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+        invocation = getattr(context, "invocation_id", None) or str(uuid.uuid4())
+        request = {"method": req.method, "url": req.url, "headers": dict(req.headers)}
+        with observability.invocation(invocation, handler.__name__, request):
+            try:
+                return handler(Call(req, get_container()))
+            except AppError as error:
+                return problem(error)
+            except Exception:
+                log.exception("unhandled error in %s", handler.__name__)
+                sentry_sdk.capture_exception()
+                return problem(INTERNAL_ERROR)
+
+    run.__name__ = handler.__name__
+    run.__doc__ = handler.__doc__
+    return run

@@ -1,0 +1,170 @@
+"""Tickets, their action history and the people acting on them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+
+class Category(StrEnum):
+    WIFI = "wifi"
+    LAPTOP = "laptop"
+    VPN = "vpn"
+    PRINTER = "printer"
+    EMAIL = "email"
+    SOFTWARE = "software"
+    HARDWARE = "hardware"
+    NETWORK = "network"
+    ACCOUNT = "account"
+    ACCESS = "access"
+    PHONE = "phone"
+    SERVER = "server"
+    SECURITY = "security"
+    CLOUD = "cloud"
+    STORAGE = "storage"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    PENDING_CLARIFICATION = "pending_clarification"
+    ESCALATED = "escalated"
+    ASSIGNED = "assigned"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Priority(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class ActionType(StrEnum):
+    AUTO_RESOLVE = "AUTO_RESOLVE"
+    ESCALATE = "ESCALATE"
+    ASSIGN_TO_TEAM = "ASSIGN_TO_TEAM"
+    REQUEST_CLARIFICATION = "REQUEST_CLARIFICATION"
+    SCHEDULE_FOLLOWUP = "SCHEDULE_FOLLOWUP"
+    DEFER_TO_HUMAN = "DEFER_TO_HUMAN"
+    SHADOW_DECISION = "SHADOW_DECISION"
+    STATUS_CHANGE = "STATUS_CHANGE"
+    REOPEN = "REOPEN"
+    ROLLBACK = "ROLLBACK"
+    FOLLOWUP_SENT = "FOLLOWUP_SENT"
+
+
+class Principal(BaseModel):
+    """The authenticated caller. Admin implies staff."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sub: str
+    roles: frozenset[str] = frozenset()
+    name: str | None = None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+    @property
+    def is_staff(self) -> bool:
+        return self.is_admin or "staff" in self.roles
+
+    def can_see(self, ticket: Ticket) -> bool:
+        return self.is_staff or ticket.user == self.sub
+
+
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class TicketCreate(_Strict):
+    issue_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    category: Category = Category.OTHER
+    tags: Annotated[list[Tag], Field(max_length=20)] = []
+
+
+class StatusChange(_Strict):
+    status: Status
+    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
+    assigned_team: Annotated[str, StringConstraints(max_length=100)] | None = None
+    priority: Priority | None = None
+
+
+class Resolution(BaseModel):
+    autonomous_action: str
+    outcome: str = "pending"
+    resolution_confirmed: bool | None = None
+    satisfaction_score: int | None = None
+    feedback_text: str = ""
+    followup_sent_at: datetime | None = None
+    response_received_at: datetime | None = None
+    reopened: bool = False
+    reopened_at: datetime | None = None
+    reopened_reason: str = ""
+
+
+class Ticket(BaseModel):
+    """A ticket as stored and served. `version` counts committed changes (1 = created)."""
+
+    id: int
+    issue_type: str
+    description: str
+    category: Category
+    tags: list[str]
+    status: Status
+    user: str
+    assigned_team: str | None = None
+    priority: Priority = Priority.MEDIUM
+    created_at: datetime
+    updated_at: datetime
+    agent_processed: bool = False
+    agent: dict[str, Any] | None = None
+    resolution: Resolution | None = None
+    version: int = Field(default=1, exclude=True)
+
+    def state(self) -> dict[str, Any]:
+        """The part of a ticket an action changes and a rollback restores."""
+        return self.model_dump(
+            mode="json", include={"status", "assigned_team", "priority", "agent_processed", "resolution"}
+        )
+
+
+class HistoryEntry(BaseModel):
+    """One append-only record of a change. `seq` is the ticket version it produced."""
+
+    ticket_id: int
+    seq: int
+    action_type: ActionType
+    executed_at: datetime
+    executed_by: str
+    confidence_score: float | None = None
+    agent_reasoning: str = ""
+    action_params: dict[str, Any] = {}
+    before_state: dict[str, Any] = {}
+    after_state: dict[str, Any] = {}
+    rollback_possible: bool = False
+    rolled_back: bool = False
+    rolled_back_at: datetime | None = None
+    rolled_back_by: str | None = None
+    rollback_reason: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.ticket_id}-{self.seq}"
+
+
+class Page(BaseModel):
+    results: list[Any]
+    next_cursor: str | None = None

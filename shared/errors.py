@@ -1,0 +1,69 @@
+"""Domain errors with stable codes; the HTTP adapter maps them to problem+json once."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class AppError(Exception):
+    """Base of every error a caller may see. `detail` is a sentence the frontend shows."""
+
+    status = 500
+    code = "internal_error"
+    title = "Internal Server Error"
+
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.extra = extra
+
+
+class ValidationFailed(AppError):
+    status, code, title = 400, "validation_error", "Invalid request"
+
+    def __init__(self, detail: str, errors: list[dict[str, str]] | None = None) -> None:
+        super().__init__(detail, errors=errors or [])
+
+
+class Unauthenticated(AppError):
+    status, code, title = 401, "not_authenticated", "Authentication required"
+
+
+class Forbidden(AppError):
+    status, code, title = 403, "forbidden", "Forbidden"
+
+
+class NotFound(AppError):
+    status, code, title = 404, "not_found", "Not found"
+
+
+class MethodNotAllowed(AppError):
+    status, code, title = 405, "method_not_allowed", "Method not allowed"
+
+
+class Conflict(AppError):
+    status, code, title = 409, "conflict", "Conflict"
+
+
+class PayloadTooLarge(AppError):
+    status, code, title = 413, "payload_too_large", "Request body too large"
+
+
+class UnsupportedMediaType(AppError):
+    status, code, title = 415, "unsupported_media_type", "Unsupported media type"
+
+
+class Throttled(AppError):
+    status, code, title = 429, "throttled", "Too many requests"
+
+    def __init__(self, detail: str, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
+
+
+class ConcurrencyConflict(Exception):
+    """A conditional write lost a race; the service retries or reports a Conflict."""
+
+
+class StorageUnavailable(Exception):
+    """Storage could not be reached; the request fails with a generic 500/503."""

@@ -1,0 +1,1 @@
+"""Use cases. They take their collaborators as arguments and know nothing of HTTP or Azure."""

@@ -1,0 +1,89 @@
+"""Creating, reading, listing tickets and human status changes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+from shared.domain.models import (
+    ActionType,
+    HistoryEntry,
+    Page,
+    Principal,
+    Status,
+    StatusChange,
+    Ticket,
+    TicketCreate,
+)
+from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound
+from shared.storage.ports import TicketRepository
+
+Clock = Callable[[], datetime]
+MAX_RETRIES = 5
+
+
+class TicketService:
+    def __init__(self, tickets: TicketRepository, clock: Clock) -> None:
+        self.tickets = tickets
+        self.clock = clock
+
+    def create(self, caller: Principal, data: TicketCreate) -> Ticket:
+        """A new ticket owned by the caller, status `new`."""
+        now = self.clock()
+        ticket = Ticket(
+            id=self.tickets.next_id(),
+            issue_type=data.issue_type,
+            description=data.description,
+            category=data.category,
+            tags=list(data.tags),
+            status=Status.NEW,
+            user=caller.sub,
+            created_at=now,
+            updated_at=now,
+        )
+        self.tickets.add(ticket)
+        return ticket
+
+    def get(self, caller: Principal, ticket_id: int) -> Ticket:
+        """The ticket, if the caller may see it; NotFound otherwise (existence is not leaked)."""
+        ticket = self.tickets.get(ticket_id)
+        if ticket is None or not caller.can_see(ticket):
+            raise NotFound(f"Ticket {ticket_id} was not found.")
+        return ticket
+
+    def list(self, caller: Principal, status: Status | None, limit: int, cursor: str | None, mine: bool) -> Page:
+        """Staff see every ticket unless they ask for their own; users only ever see theirs."""
+        if caller.is_staff and not mine:
+            return self.tickets.list_all(status, limit, cursor)
+        return self.tickets.list_for_owner(caller.sub, status, limit, cursor)
+
+    def change_status(self, caller: Principal, ticket_id: int, change: StatusChange) -> Ticket:
+        """A human (staff) change, recorded in the ticket's history. Raises Forbidden, NotFound."""
+        if not caller.is_staff:
+            raise Forbidden("Only staff can change a ticket's status.")
+        for _ in range(MAX_RETRIES):
+            ticket = self.get(caller, ticket_id)
+            before = ticket.state()
+            updates = {"status": change.status, "updated_at": self.clock(), "version": ticket.version + 1}
+            if change.assigned_team is not None:
+                updates["assigned_team"] = change.assigned_team
+            if change.priority is not None:
+                updates["priority"] = change.priority
+            changed = ticket.model_copy(update=updates)
+            entry = HistoryEntry(
+                ticket_id=ticket.id,
+                seq=changed.version,
+                action_type=ActionType.STATUS_CHANGE,
+                executed_at=changed.updated_at,
+                executed_by=caller.sub,
+                agent_reasoning=change.reason,
+                action_params=change.model_dump(mode="json", exclude_none=True),
+                before_state=before,
+                after_state=changed.state(),
+            )
+            try:
+                self.tickets.save(changed, [entry])
+                return changed
+            except ConcurrencyConflict:
+                continue
+        raise Conflict("The ticket is being changed by someone else; try again.")

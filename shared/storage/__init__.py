@@ -1,0 +1,1 @@
+"""Storage ports (Protocols), in-memory fakes, and Azure Table/Queue adapters."""

@@ -1,0 +1,78 @@
+"""Storage clients built once per worker, and the count of requests they send.
+
+Every client gets a request hook that counts one round trip per HTTP request the SDK
+sends (retries included): the figure `make bench` reports and tests can assert on.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import cached_property
+from typing import Any
+
+from azure.data.tables import TableClient, TableServiceClient
+from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+
+DEV_CONNECTION = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
+    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
+    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
+)
+
+_sent_lock = threading.Lock()
+_sent_total = 0
+
+
+def _count_request(_request: Any) -> None:
+    global _sent_total
+    with _sent_lock:
+        _sent_total += 1
+
+
+def round_trips() -> int:
+    """Requests sent by every storage client of this process so far."""
+    return _sent_total
+
+
+def resolve_connection_string(value: str) -> str:
+    return DEV_CONNECTION if value.strip().rstrip(";") == "UseDevelopmentStorage=true" else value
+
+
+class StorageClients:
+    """Table and queue clients over one account; thread-safe, created lazily."""
+
+    def __init__(self, connection_string: str) -> None:
+        self.connection_string = resolve_connection_string(connection_string)
+        self._tables: dict[str, TableClient] = {}
+        self._queues: dict[str, QueueClient] = {}
+        self._lock = threading.Lock()
+
+    @cached_property
+    def table_service(self) -> TableServiceClient:
+        return TableServiceClient.from_connection_string(self.connection_string, raw_request_hook=_count_request)
+
+    @cached_property
+    def queue_service(self) -> QueueServiceClient:
+        return QueueServiceClient.from_connection_string(self.connection_string, raw_request_hook=_count_request)
+
+    def table(self, name: str) -> TableClient:
+        with self._lock:
+            if name not in self._tables:
+                self._tables[name] = TableClient.from_connection_string(
+                    self.connection_string, name, raw_request_hook=_count_request
+                )
+            return self._tables[name]
+
+    def queue(self, name: str) -> QueueClient:
+        """Messages are base64 text, the Functions host's default `messageEncoding`."""
+        with self._lock:
+            if name not in self._queues:
+                self._queues[name] = QueueClient.from_connection_string(
+                    self.connection_string,
+                    name,
+                    message_encode_policy=TextBase64EncodePolicy(),
+                    message_decode_policy=TextBase64DecodePolicy(),
+                    raw_request_hook=_count_request,
+                )
+            return self._queues[name]

@@ -1,0 +1,39 @@
+"""Key layout shared by the Table adapters and the fakes' cursors.
+
+Tickets live in partition `ticket_key(id)`; keys count down so that a plain ascending
+scan returns the newest ticket first. Inside a partition: the ticket row, one version
+marker per committed change (the guard of every transaction), and the history entries,
+also counting down so the newest comes first.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+_TOP = 10**12
+TICKET_ROW = "ticket"
+
+
+def ticket_key(ticket_id: int) -> str:
+    return f"{_TOP - ticket_id:012d}"
+
+
+def ticket_id_of(key: str) -> int:
+    return _TOP - int(key)
+
+
+def version_row(version: int) -> str:
+    return f"v{version:010d}"
+
+
+def history_row(seq: int) -> str:
+    return f"h{_TOP - seq:012d}"
+
+
+def seq_of(row: str) -> int:
+    return _TOP - int(row[1:])
+
+
+def owner_key(owner: str) -> str:
+    """Table keys refuse / \\ # ? and control characters; percent-encode them."""
+    return quote(owner, safe=" @.-_+~=:;,!$&'()*")

@@ -1,0 +1,39 @@
+"""Shared fixtures: one Azurite per test session (started on first use), settings, tokens."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from devhost import azurite
+from shared.auth import mint_token
+from shared.config import Settings
+
+SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture(scope="session")
+def azurite_conn() -> Iterator[str]:
+    """A private in-memory Azurite on free ports, provisioned with every table and queue."""
+    from shared.storage.provision import provision
+
+    server = azurite.start()
+    try:
+        provision(server.connection_string)
+        yield server.connection_string
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(AUTH_JWT_SECRET=SECRET, RATELIMIT_STORAGE_URI="memory://")  # type: ignore[call-arg]
+
+
+def token(sub: str, *roles: str) -> str:
+    return mint_token(sub, list(roles), SECRET)
+
+
+def bearer(sub: str, *roles: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(sub, *roles)}"}

@@ -1,0 +1,164 @@
+"""One contract for every TicketRepository: the in-memory fake and the Table adapter on Azurite."""
+
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.domain.models import ActionType, HistoryEntry, Status, Ticket
+from shared.errors import ConcurrencyConflict
+from shared.storage import provision as names
+from shared.storage.clients import StorageClients, round_trips
+from shared.storage.memory import InMemoryTicketRepository
+from shared.storage.ports import TicketRepository
+from shared.storage.tables import TableIdAllocator, TableTicketRepository
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+
+
+def table_repo(conn: str, block: int = 50) -> TableTicketRepository:
+    clients = StorageClients(conn)
+    return TableTicketRepository(
+        clients.table(names.TICKETS),
+        clients.table(names.TICKET_OWNERS),
+        TableIdAllocator(clients.table(names.COUNTERS), block_size=block),
+    )
+
+
+@pytest.fixture(params=["memory", "table"])
+def repo(request: pytest.FixtureRequest) -> TicketRepository:
+    if request.param == "memory":
+        return InMemoryTicketRepository()
+    return table_repo(request.getfixturevalue("azurite_conn"))
+
+
+def new_ticket(repo: TicketRepository, user: str, status: Status = Status.NEW) -> Ticket:
+    ticket = Ticket(
+        id=repo.next_id(),
+        issue_type="VPN drops",
+        description="d",
+        category="vpn",
+        tags=[],
+        status=status,
+        user=user,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    repo.add(ticket)
+    return ticket
+
+
+def entry(ticket: Ticket, seq: int) -> HistoryEntry:
+    return HistoryEntry(
+        ticket_id=ticket.id, seq=seq, action_type=ActionType.STATUS_CHANGE, executed_at=NOW, executed_by="bob"
+    )
+
+
+def user() -> str:
+    return f"user-{uuid.uuid4().hex[:8]}"
+
+
+def test_added_ticket_reads_back_equal(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    assert repo.get(ticket.id) == ticket
+    assert repo.get(ticket.id + 10**6) is None
+
+
+def test_ids_are_unique_under_concurrency(repo: TicketRepository) -> None:
+    with ThreadPoolExecutor(16) as pool:
+        ids = list(pool.map(lambda _: repo.next_id(), range(300)))
+    assert len(set(ids)) == 300 and min(ids) > 0
+
+
+def test_save_commits_ticket_and_history_atomically(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    changed = ticket.model_copy(update={"status": Status.OPEN, "version": 2})
+    repo.save(changed, [entry(changed, 2)])
+    assert repo.get(ticket.id).status == Status.OPEN  # type: ignore[union-attr]
+    assert repo.get_entry(ticket.id, 2) == entry(changed, 2)
+
+
+def test_save_on_a_stale_version_changes_nothing(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    repo.save(ticket.model_copy(update={"status": Status.OPEN, "version": 2}), [entry(ticket, 2)])
+    stale = ticket.model_copy(update={"status": Status.CLOSED, "version": 2})
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(stale, [entry(ticket, 3)])
+    assert repo.get(ticket.id).status == Status.OPEN  # type: ignore[union-attr]
+    assert repo.get_entry(ticket.id, 3) is None
+
+
+def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+
+    def attempt(i: int) -> bool:
+        try:
+            repo.save(ticket.model_copy(update={"version": 2, "issue_type": f"w{i}"}), [entry(ticket, 2)])
+            return True
+        except ConcurrencyConflict:
+            return False
+
+    with ThreadPoolExecutor(8) as pool:
+        wins = list(pool.map(attempt, range(8)))
+    assert wins.count(True) == 1
+    assert repo.get(ticket.id).issue_type == f"w{wins.index(True)}"  # type: ignore[union-attr]
+
+
+def test_a_marker_is_written_once(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    repo.save(ticket.model_copy(update={"version": 2}), [], markers=["req-1"])
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(ticket.model_copy(update={"version": 3}), [], markers=["req-1"])
+    assert repo.get(ticket.id).version == 2  # type: ignore[union-attr]
+
+
+def test_owner_listing_is_newest_first_paged_and_filtered(repo: TicketRepository) -> None:
+    alice, bob = user(), user()
+    mine = [new_ticket(repo, alice, Status.OPEN if i % 2 else Status.NEW) for i in range(5)]
+    new_ticket(repo, bob)
+    first = repo.list_for_owner(alice, None, 3, None)
+    assert [t.id for t in first.results] == [t.id for t in reversed(mine)][:3]
+    second = repo.list_for_owner(alice, None, 3, first.next_cursor)
+    assert [t.id for t in second.results] == [mine[1].id, mine[0].id] and second.next_cursor is None
+    opened = repo.list_for_owner(alice, Status.OPEN, 10, None)
+    assert [t.id for t in opened.results] == [mine[3].id, mine[1].id]
+    assert repo.list_for_owner(user(), None, 10, None).results == []
+
+
+def test_staff_listing_sees_everyone_newest_first(repo: TicketRepository) -> None:
+    a, b = new_ticket(repo, user(), Status.ESCALATED), new_ticket(repo, user(), Status.ESCALATED)
+    page = repo.list_all(Status.ESCALATED, 1, None)
+    assert [t.id for t in page.results] == [b.id]
+    rest = repo.list_all(Status.ESCALATED, 100, page.next_cursor)
+    assert a.id in [t.id for t in rest.results] and b.id not in [t.id for t in rest.results]
+
+
+def test_history_is_newest_first_and_paged(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    for version in range(2, 6):
+        repo.save(ticket.model_copy(update={"version": version}), [entry(ticket, version)])
+    page = repo.history(ticket.id, 3, None)
+    assert [e.seq for e in page.results] == [5, 4, 3]
+    rest = repo.history(ticket.id, 3, page.next_cursor)
+    assert [e.seq for e in rest.results] == [2] and rest.next_cursor is None
+
+
+def test_table_round_trips_are_two_per_create_and_one_per_get(azurite_conn: str) -> None:
+    repo = table_repo(azurite_conn, block=1000)
+    new_ticket(repo, user())  # claims the id block
+    before = round_trips()
+    ticket = new_ticket(repo, user())
+    assert round_trips() - before == 2
+    before = round_trips()
+    repo.get(ticket.id)
+    assert round_trips() - before == 1
+
+
+def test_ids_are_unique_across_allocators(azurite_conn: str) -> None:
+    allocators = [table_repo(azurite_conn, block=7) for _ in range(4)]
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda i: allocators[i % 4].next_id(), range(400)))
+    assert len(set(ids)) == 400
