@@ -67,11 +67,23 @@ def start(ports: tuple[int, int, int] | None = None, timeout: float = 30.0) -> A
     workdir = Path(os.environ.get("AZURITE_WORKDIR", ROOT / ".azurite"))
     workdir.mkdir(exist_ok=True)
     args = [
-        "node", str(ENTRY),
-        "--blobHost", "127.0.0.1", "--blobPort", str(blob),
-        "--queueHost", "127.0.0.1", "--queuePort", str(queue),
-        "--tableHost", "127.0.0.1", "--tablePort", str(table),
-        "--skipApiVersionCheck", "--inMemoryPersistence", "--disableTelemetry",
+        "node",
+        str(ENTRY),
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        str(blob),
+        "--queueHost",
+        "127.0.0.1",
+        "--queuePort",
+        str(queue),
+        "--tableHost",
+        "127.0.0.1",
+        "--tablePort",
+        str(table),
+        "--skipApiVersionCheck",
+        "--inMemoryPersistence",
+        "--disableTelemetry",
     ]
     log = open(workdir / f"azurite-{table}.log", "wb")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)

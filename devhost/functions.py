@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import functools
-from functools import cached_property
 import importlib
 import inspect
 import logging
@@ -16,6 +15,7 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -166,7 +166,9 @@ class Invoker:
                 result = await asyncio.get_running_loop().run_in_executor(self.pool, call)
         except Exception:
             ms = (time.perf_counter() - started) * 1000
-            log.exception("Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)", fn.name, invocation_id, ms)
+            log.exception(
+                "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)", fn.name, invocation_id, ms
+            )
             raise
         ms = (time.perf_counter() - started) * 1000
         log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)", fn.name, invocation_id, ms)

@@ -24,7 +24,9 @@ _CONSTRAINTS: dict[str, Any] = {
     "long": lambda v: re.fullmatch(r"[+-]?\d+", v) is not None and -(2**63) <= int(v) < 2**63,
     "alpha": lambda v: re.fullmatch(r"[A-Za-z]+", v) is not None,
     "bool": lambda v: v.lower() in ("true", "false"),
-    "guid": lambda v: re.fullmatch(r"\{?[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\}?", v) is not None,
+    "guid": lambda v: (
+        re.fullmatch(r"\{?[0-9a-fA-F]{8}(-?[0-9a-fA-F]{4}){3}-?[0-9a-fA-F]{12}\}?", v) is not None
+    ),
 }
 
 
@@ -40,7 +42,9 @@ class Segment:
             return cls(literal=text.lower())
         match = _PARAM.match(text)
         if not match:
-            raise ValueError(f"route {template!r}: unsupported segment {text!r} (use {{name}} or {{name:int}})")
+            raise ValueError(
+                f"route {template!r}: unsupported segment {text!r} (use {{name}} or {{name:int}})"
+            )
         name, constraint = match.groups()
         if constraint and constraint not in _CONSTRAINTS:
             raise ValueError(f"route {template!r}: unsupported constraint {constraint!r}")
@@ -105,7 +109,9 @@ class Router:
         return allowed or None
 
 
-def problem(status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None) -> Response:
+def problem(
+    status: int, title: str, detail: str, code: str, headers: dict[str, str] | None = None
+) -> Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, "code": code}
     return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
 
@@ -135,7 +141,9 @@ def render(result: Any) -> Response:
     return response
 
 
-def build_app(functions: Sequence[AppFunction], prefix: str, invoker: Invoker, cors: dict[str, Any]) -> Starlette:
+def build_app(
+    functions: Sequence[AppFunction], prefix: str, invoker: Invoker, cors: dict[str, Any]
+) -> Starlette:
     router = Router([f for f in functions if f.kind == "httpTrigger"], prefix)
 
     async def dispatch(request: Request) -> Response:

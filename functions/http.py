@@ -65,9 +65,7 @@ class Call:
 
 
 def validation_failed(exc: ValidationError) -> ValidationFailed:
-    errors = [
-        {"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": _message(e)} for e in exc.errors()
-    ]
+    errors = [{"loc": ".".join(str(p) for p in e["loc"]) or "body", "msg": _message(e)} for e in exc.errors()]
     if any(e["type"] == "json_invalid" for e in exc.errors()):
         return ValidationFailed("The request body is not valid JSON.", errors)
     return ValidationFailed("The request has invalid fields; see errors.", errors)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from functools import cached_property
+from typing import Any
 
 import jwt
 
@@ -46,13 +47,15 @@ class Authenticator:
 
     def _decode(self, token: str) -> dict[str, object]:
         s = self._settings
-        options = {"require": ["exp", "sub"]}
+        options: Any = {"require": ["exp", "sub"]}
         audience = s.auth_jwt_audience or None
         issuer = s.auth_jwt_issuer or None
         if jwt.get_unverified_header(token).get("alg") == "RS256" and s.auth_jwks_url:
             key = self._jwks.get_signing_key_from_jwt(token).key
             return jwt.decode(token, key, ["RS256"], audience=audience, issuer=issuer, options=options)
-        return jwt.decode(token, s.auth_jwt_secret, ["HS256"], audience=audience, issuer=issuer, options=options)
+        return jwt.decode(
+            token, s.auth_jwt_secret, ["HS256"], audience=audience, issuer=issuer, options=options
+        )
 
 
 def mint_token(

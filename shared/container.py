@@ -6,8 +6,8 @@ import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.auth import Authenticator
 from shared import observability
+from shared.auth import Authenticator
 from shared.config import Settings, get_settings
 from shared.services.health import HealthService
 from shared.services.tickets import Clock, TicketService

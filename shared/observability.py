@@ -47,7 +47,7 @@ def configure_logging(level: int = logging.INFO) -> None:
     (the Functions worker brings its own)."""
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler()
+        handler: logging.Handler = logging.StreamHandler()
         handler.setFormatter(JsonFormatter())
         root.addHandler(handler)
         root.setLevel(level)
@@ -73,7 +73,6 @@ def init_sentry(settings: Settings) -> bool:
             environment=settings.environment,
             release=settings.app_version,
             traces_sample_rate=settings.sentry_traces_sample_rate,
-            send_default_pii=False,
             event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, "x_api_key", "api_key", "jwt"]),
             before_send=before_send,  # type: ignore[arg-type]
             default_integrations=True,

@@ -51,7 +51,9 @@ class TicketService:
             raise NotFound(f"Ticket {ticket_id} was not found.")
         return ticket
 
-    def list(self, caller: Principal, status: Status | None, limit: int, cursor: str | None, mine: bool) -> Page:
+    def list(
+        self, caller: Principal, status: Status | None, limit: int, cursor: str | None, mine: bool
+    ) -> Page:
         """Staff see every ticket unless they ask for their own; users only ever see theirs."""
         if caller.is_staff and not mine:
             return self.tickets.list_all(status, limit, cursor)

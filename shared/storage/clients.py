@@ -11,7 +11,12 @@ from functools import cached_property
 from typing import Any
 
 from azure.data.tables import TableClient, TableServiceClient
-from azure.storage.queue import QueueClient, QueueServiceClient, TextBase64DecodePolicy, TextBase64EncodePolicy
+from azure.storage.queue import (
+    QueueClient,
+    QueueServiceClient,
+    TextBase64DecodePolicy,
+    TextBase64EncodePolicy,
+)
 
 DEV_CONNECTION = (
     "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
@@ -50,11 +55,15 @@ class StorageClients:
 
     @cached_property
     def table_service(self) -> TableServiceClient:
-        return TableServiceClient.from_connection_string(self.connection_string, raw_request_hook=_count_request)
+        return TableServiceClient.from_connection_string(
+            self.connection_string, raw_request_hook=_count_request
+        )
 
     @cached_property
     def queue_service(self) -> QueueServiceClient:
-        return QueueServiceClient.from_connection_string(self.connection_string, raw_request_hook=_count_request)
+        return QueueServiceClient.from_connection_string(
+            self.connection_string, raw_request_hook=_count_request
+        )
 
     def table(self, name: str) -> TableClient:
         with self._lock:

@@ -15,7 +15,9 @@ class StorageProbe:
     def ping(self) -> str | None:
         """None when tables answer, else a short reason (no secrets, no stack)."""
         try:
-            next(iter(self._clients.table(TICKETS).list_entities(results_per_page=1, select=["RowKey"])), None)
+            next(
+                iter(self._clients.table(TICKETS).list_entities(results_per_page=1, select=["RowKey"])), None
+            )
             return None
         except AzureError as exc:
             return type(exc).__name__

@@ -32,7 +32,9 @@ class TableIdAllocator:
     unused block are simply skipped.
     """
 
-    def __init__(self, counters: TableClient, name: str = "ticket-id", block_size: int = ID_BLOCK_SIZE) -> None:
+    def __init__(
+        self, counters: TableClient, name: str = "ticket-id", block_size: int = ID_BLOCK_SIZE
+    ) -> None:
         self._table = counters
         self._keys = ("ids", name)
         self._key = {"PartitionKey": "ids", "RowKey": name}

@@ -1,0 +1,126 @@
+"""Local Azure Functions host: `python -m devhost` serves function_app.py without Core Tools.
+
+It loads local.settings.json (copied from local.settings.sample.json when missing; the environment
+wins), starts Azurite when AzureWebJobsStorage is `UseDevelopmentStorage=true`, provisions tables and
+queues, prints dev tokens, and runs the app's functions as host.json configures them:
+
+- HTTP triggers on http://127.0.0.1:7071/api/<route> (PORT or --port to change);
+- queue triggers with `extensions.queues` (batchSize, newBatchThreshold, maxDequeueCount then
+  `<queue>-poison`, visibilityTimeout, maxPollingInterval, messageEncoding);
+- timer triggers on their NCRONTAB schedules (runOnStartup honoured).
+
+Ctrl-C stops everything it started. Where Azure Functions Core Tools is installed, `func start`
+serves the same tree.
+
+    python -m devhost [--port N] [--app module:attr] [--host-json PATH] [--no-azurite]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from azure.core.exceptions import AzureError
+
+from devhost import settings
+from devhost.azurite import Azurite
+from devhost.functions import AppFunction, Invoker, describe, discover, load_app
+from devhost.host import Runner, bind, serve
+from devhost.http import build_app
+from devhost.queues import QueueListener, ensure_queues
+from devhost.storage import is_dev_storage, provision_app, start_azurite
+from devhost.timers import TimerRunner
+from devhost.tokens import print_tokens
+
+log = logging.getLogger("devhost")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m devhost", description=__doc__.split("\n")[0])
+    parser.add_argument("--port", type=int, help="HTTP port (default: PORT, then 7071)")
+    parser.add_argument("--app", default="function_app:app", help="the FunctionApp, as module:attr")
+    parser.add_argument(
+        "--host-json",
+        default=os.environ.get("DEVHOST_HOST_JSON", "host.json"),
+        help="host.json to honour (default: DEVHOST_HOST_JSON, then ./host.json)",
+    )
+    parser.add_argument("--no-azurite", action="store_true", help="use AzureWebJobsStorage as given")
+    return parser.parse_args(argv)
+
+
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM during startup: unwind, so Azurite is stopped too
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s", stream=sys.stdout)
+    logging.getLogger("azure").setLevel(logging.WARNING)
+    signal.signal(signal.SIGTERM, _interrupt)
+
+    host_section = settings.load_local_settings(Path.cwd())
+    config = settings.load_host_json(Path(args.host_json))
+    port = args.port if args.port is not None else int(os.environ.get("PORT") or host_section.get("LocalHttpPort") or 7071)
+    sock = bind(port)
+    base_url = f"http://127.0.0.1:{port}" + (f"/{config.route_prefix}" if config.route_prefix else "")
+
+    functions = discover(load_app(args.app))
+    pool = ThreadPoolExecutor(
+        int(os.environ["PYTHON_THREADPOOL_THREAD_COUNT"]) if os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") else None,
+        thread_name_prefix="invocation",
+    )
+    invoker = Invoker(pool)
+    http_app = build_app(functions, config.route_prefix, invoker, host_section)
+    timers: list[Runner] = [TimerRunner(f, invoker) for f in functions if f.kind == "timerTrigger"]
+    queue_functions = [f for f in functions if f.kind == "queueTrigger"]
+
+    emulator: Azurite | None = None
+    try:
+        storage = os.environ.get("AzureWebJobsStorage", "")
+        if not args.no_azurite and is_dev_storage(storage):
+            emulator = start_azurite()
+            os.environ["AzureWebJobsStorage"] = storage = emulator.connection_string
+
+        def connection(fn: AppFunction) -> str:
+            value = os.environ.get(fn.connection_setting, "")
+            if not value:
+                raise SystemExit(f"{fn.name}: app setting {fn.connection_setting} is not set")
+            return emulator.connection_string if emulator and is_dev_storage(value) else value
+
+        listeners: list[Runner] = []
+        try:
+            if storage:
+                provision_app(storage)
+            else:
+                log.warning("AzureWebJobsStorage is not set; skipping storage provisioning")
+            for fn in queue_functions:
+                ensure_queues(connection(fn), {fn.queue_name})
+                listeners.append(QueueListener(fn, connection(fn), config.queues, invoker))
+        except AzureError as exc:
+            raise SystemExit(f"Cannot provision storage: {exc}") from None
+
+        print(describe(functions, base_url), flush=True)
+        print_tokens(base_url)
+        ready = f"Host started: {base_url}/ (Ctrl-C to stop)"
+        outcome = asyncio.run(serve(sock, http_app, listeners + timers, ready))
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if emulator:
+            emulator.stop()
+        pool.shutdown(wait=False, cancel_futures=True)
+    print("Host stopped.", flush=True)
+    if outcome.abandoned:  # threads stuck in user code would otherwise block interpreter exit
+        sys.stdout.flush()
+        os._exit(outcome.exit_code)
+    return outcome.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""The tickets API through the real function adapters, with in-memory storage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from shared.config import Settings
+from shared.container import Container, use_container
+from shared.storage.memory import InMemoryTicketRepository
+from tests.conftest import bearer
+from tests.unit.http_client import invoke, payload
+
+ALICE, BOB, STAFF = bearer("alice"), bearer("bob"), bearer("sam", "staff")
+
+
+@pytest.fixture(autouse=True)
+def container(settings: Settings) -> Iterator[Container]:
+    c = Container.in_memory(settings)
+    use_container(c)
+    yield c
+    use_container(None)
+
+
+def create(headers: dict[str, str], **fields: object) -> dict:
+    response = invoke(
+        "tickets_create", "POST", json_body={"issue_type": "VPN drops", **fields}, headers=headers
+    )
+    assert response.status_code == 201, response.get_body()
+    return payload(response)
+
+
+def stored_count(c: Container) -> int:
+    return len(c.tickets.list_all(None, 100, None).results)
+
+
+def test_a_created_ticket_is_new_and_owned_by_the_caller() -> None:
+    ticket = create(ALICE, description="Drops every 5 minutes", category="vpn", tags=["remote"])
+    assert ticket["status"] == "new" and ticket["user"] == "alice" and ticket["category"] == "vpn"
+    assert ticket["id"] > 0 and ticket["resolution"] is None and ticket["agent"] is None
+    got = invoke("tickets_get", headers=ALICE, route={"id": str(ticket["id"])})
+    assert got.status_code == 200 and payload(got) == ticket
+
+
+def test_another_user_gets_404_but_staff_see_it() -> None:
+    ticket = create(ALICE)
+    hidden = invoke("tickets_get", headers=BOB, route={"id": str(ticket["id"])})
+    assert hidden.status_code == 404 and hidden.mimetype == "application/problem+json"
+    missing = invoke("tickets_get", headers=BOB, route={"id": "999999"})
+    assert payload(hidden)["detail"].replace(str(ticket["id"]), "X") == payload(missing)["detail"].replace(
+        "999999", "X"
+    )
+    assert invoke("tickets_get", headers=STAFF, route={"id": str(ticket["id"])}).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Bearer nonsense"},
+        {"Authorization": "Basic abc"},
+        bearer("x") | {"Authorization": ""},
+    ],
+)
+def test_requests_without_a_valid_token_get_401(headers: dict[str, str], container: Container) -> None:
+    response = invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=headers)
+    assert response.status_code == 401
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert stored_count(container) == 0
+
+
+def test_an_expired_or_foreign_token_gets_401(settings: Settings) -> None:
+    from shared.auth import mint_token
+
+    expired = mint_token("alice", [], settings.auth_jwt_secret, ttl_seconds=-10)
+    forged = mint_token("alice", ["admin"], "another-secret-0123456789abcdef0123456789")
+    for tok in (expired, forged):
+        response = invoke("tickets_list", headers={"Authorization": f"Bearer {tok}"})
+        assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "code"),
+    [
+        (b'{"issue_type": "x",', "application/json", 400, "validation_error"),
+        (b'{"issue_type": 5}', "application/json", 400, "validation_error"),
+        (b'{"issue_type": "x", "category": "bogus"}', "application/json", 400, "validation_error"),
+        (b'{"issue_type": "x", "status": "resolved"}', "application/json", 400, "validation_error"),
+        (b'{"issue_type": ""}', "application/json", 400, "validation_error"),
+        (
+            b'{"issue_type": "x", "tags": ["a"] }' + b" " * (70 * 1024),
+            "application/json",
+            413,
+            "payload_too_large",
+        ),
+        (b'{"issue_type": "x"}', "text/plain", 415, "unsupported_media_type"),
+        (b"[]", "application/json", 400, "validation_error"),
+    ],
+)
+def test_bad_input_gets_problem_json_and_writes_nothing(
+    body: bytes, content_type: str, status: int, code: str, container: Container
+) -> None:
+    response = invoke("tickets_create", "POST", body=body, headers=ALICE | {"Content-Type": content_type})
+    assert response.status_code == status
+    assert response.mimetype == "application/problem+json"
+    problem = payload(response)
+    assert problem["status"] == status and problem["code"] == code and problem["detail"]
+    if status == 400:
+        assert problem["errors"] and all({"loc", "msg"} <= set(e) for e in problem["errors"])
+        assert "pydantic" not in response.get_body().decode()
+    assert stored_count(container) == 0
+
+
+def test_unknown_fields_are_named_in_the_errors() -> None:
+    response = invoke("tickets_create", "POST", json_body={"issue_type": "x", "prio": 1}, headers=ALICE)
+    assert payload(response)["errors"] == [{"loc": "prio", "msg": "Unknown field."}]
+
+
+def test_field_limits_are_enforced() -> None:
+    for fields in (
+        {"issue_type": "x" * 101},
+        {"issue_type": "x", "description": "d" * 10_001},
+        {"issue_type": "x", "tags": ["t"] * 21},
+        {"issue_type": "x", "tags": ["t" * 51]},
+    ):
+        assert invoke("tickets_create", "POST", json_body=fields, headers=ALICE).status_code == 400
+
+
+def test_users_list_only_their_own_tickets_and_staff_list_all() -> None:
+    mine = [create(ALICE)["id"] for _ in range(3)]
+    theirs = create(BOB)["id"]
+    listed = payload(invoke("tickets_list", headers=ALICE))
+    assert [t["id"] for t in listed["results"]] == mine[::-1] and listed["next_cursor"] is None
+    everything = payload(invoke("tickets_list_alias", headers=STAFF))
+    assert {t["id"] for t in everything["results"]} == {*mine, theirs}
+    own = payload(invoke("tickets_list", headers=STAFF, params={"mine": "true"}))
+    assert own["results"] == []
+
+
+def test_listing_pages_with_a_cursor_and_filters_by_status() -> None:
+    ids = [create(ALICE)["id"] for _ in range(5)]
+    first = payload(invoke("tickets_list", headers=ALICE, params={"limit": "2"}))
+    second = payload(
+        invoke("tickets_list", headers=ALICE, params={"limit": "2", "cursor": first["next_cursor"]})
+    )
+    assert [t["id"] for t in first["results"] + second["results"]] == ids[::-1][:4]
+    none_open = payload(invoke("tickets_list", headers=ALICE, params={"status": "open"}))
+    assert none_open["results"] == []
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"limit": "0"}, {"limit": "101"}, {"limit": "x"}, {"status": "done"}, {"cursor": "../"}, {"x": "1"}],
+)
+def test_bad_list_parameters_get_400(params: dict[str, str]) -> None:
+    response = invoke("tickets_list", headers=ALICE, params=params)
+    assert response.status_code == 400 and payload(response)["errors"]
+
+
+def test_staff_status_change_is_audited_as_a_human_action(container: Container) -> None:
+    ticket = create(ALICE)
+    response = invoke(
+        "tickets_status",
+        "POST",
+        json_body={"status": "in_progress", "reason": "on it", "assigned_team": "network"},
+        headers=STAFF,
+        route={"id": str(ticket["id"])},
+    )
+    assert response.status_code == 200
+    changed = payload(response)
+    assert changed["status"] == "in_progress" and changed["assigned_team"] == "network"
+    [entry] = container.tickets.history(ticket["id"], 10, None).results
+    assert entry.action_type == "STATUS_CHANGE" and entry.executed_by == "sam"
+    assert entry.before_state["status"] == "new" and entry.after_state["status"] == "in_progress"
+    assert entry.agent_reasoning == "on it"
+
+
+def test_users_cannot_change_status() -> None:
+    ticket = create(ALICE)
+    response = invoke(
+        "tickets_status",
+        "POST",
+        json_body={"status": "closed"},
+        headers=ALICE,
+        route={"id": str(ticket["id"])},
+    )
+    assert response.status_code == 403
+    assert payload(invoke("tickets_get", headers=ALICE, route={"id": str(ticket["id"])}))["status"] == "new"
+
+
+def test_status_change_validates_and_404s() -> None:
+    ticket = create(ALICE)
+    bad = invoke(
+        "tickets_status", "POST", json_body={"status": "gone"}, headers=STAFF, route={"id": str(ticket["id"])}
+    )
+    assert bad.status_code == 400
+    missing = invoke(
+        "tickets_status", "POST", json_body={"status": "open"}, headers=STAFF, route={"id": "424242"}
+    )
+    assert missing.status_code == 404
+
+
+def test_an_unexpected_error_gives_a_generic_500(settings: Settings) -> None:
+    class Exploding(InMemoryTicketRepository):
+        def get(self, ticket_id: int) -> None:
+            raise RuntimeError("secret connection string AccountKey=abc")
+
+    use_container(Container(settings=settings, tickets=Exploding()))
+    response = invoke("tickets_get", headers=ALICE, route={"id": "1"})
+    assert response.status_code == 500
+    assert "AccountKey" not in response.get_body().decode() and payload(response)["code"] == "internal_error"
+
+
+def test_health_is_public_and_details_are_for_staff() -> None:
+    assert payload(invoke("ops_health")) == {"status": "ok"}
+    detailed = payload(invoke("ops_health", headers=STAFF))
+    assert detailed["status"] == "ok" and "version" in detailed
