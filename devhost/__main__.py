@@ -60,19 +60,27 @@ def _interrupt(signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s", stream=sys.stdout)
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s", stream=sys.stdout
+    )
     logging.getLogger("azure").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
 
     host_section = settings.load_local_settings(Path.cwd())
     config = settings.load_host_json(Path(args.host_json))
-    port = args.port if args.port is not None else int(os.environ.get("PORT") or host_section.get("LocalHttpPort") or 7071)
+    port = (
+        args.port
+        if args.port is not None
+        else int(os.environ.get("PORT") or host_section.get("LocalHttpPort") or 7071)
+    )
     sock = bind(port)
     base_url = f"http://127.0.0.1:{port}" + (f"/{config.route_prefix}" if config.route_prefix else "")
 
     functions = discover(load_app(args.app))
     pool = ThreadPoolExecutor(
-        int(os.environ["PYTHON_THREADPOOL_THREAD_COUNT"]) if os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT") else None,
+        int(os.environ["PYTHON_THREADPOOL_THREAD_COUNT"])
+        if os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
+        else None,
         thread_name_prefix="invocation",
     )
     invoker = Invoker(pool)
@@ -82,10 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
     emulator: Azurite | None = None
     try:
-        storage = os.environ.get("AzureWebJobsStorage", "")
+        storage = os.environ.get(settings.STORAGE_SETTING, "")
         if not args.no_azurite and is_dev_storage(storage):
             emulator = start_azurite()
-            os.environ["AzureWebJobsStorage"] = storage = emulator.connection_string
+            os.environ[settings.STORAGE_SETTING] = storage = emulator.connection_string
 
         def connection(fn: AppFunction) -> str:
             value = os.environ.get(fn.connection_setting, "")

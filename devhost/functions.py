@@ -25,7 +25,7 @@ from azure.functions.decorators.http import HttpTrigger
 from azure.functions.decorators.queue import QueueTrigger
 from azure.functions.decorators.timer import TimerTrigger
 
-from devhost.settings import resolve
+from devhost.settings import STORAGE_SETTING, resolve
 
 log = logging.getLogger("devhost")
 
@@ -75,7 +75,7 @@ class AppFunction:
     @property
     def connection_setting(self) -> str:
         assert isinstance(self.trigger, QueueTrigger)
-        return self.trigger.connection or "AzureWebJobsStorage"
+        return self.trigger.connection or STORAGE_SETTING
 
     # Timer
     @property

@@ -74,9 +74,11 @@ async def serve(sock: socket.socket, asgi_app: Any, runners: Sequence[Runner], r
         log.info("Stopping: waiting up to %.0fs for running invocations", SHUTDOWN_GRACE_SECONDS)
         stop.set()
         server.should_exit = True
-        everything = asyncio.gather(http, *background, return_exceptions=True)
-        forced = asyncio.create_task(force.wait())
-        done, _ = await asyncio.wait([everything, forced], timeout=SHUTDOWN_GRACE_SECONDS)
+        everything: asyncio.Future[Any] = asyncio.gather(http, *background, return_exceptions=True)
+        forced: asyncio.Future[Any] = asyncio.create_task(force.wait())
+        done, _ = await asyncio.wait(
+            [everything, forced], timeout=SHUTDOWN_GRACE_SECONDS, return_when=asyncio.FIRST_COMPLETED
+        )
         forced.cancel()
         if everything not in done:
             log.warning("Invocations still running; their queue messages reappear after their lease")

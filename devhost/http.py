@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
+from starlette.types import Receive, Scope, Send
 
 from devhost.functions import AppFunction, Invoker, log
 
@@ -141,14 +142,20 @@ def render(result: Any) -> Response:
     return response
 
 
-def build_app(
-    functions: Sequence[AppFunction], prefix: str, invoker: Invoker, cors: dict[str, Any]
-) -> Starlette:
-    router = Router([f for f in functions if f.kind == "httpTrigger"], prefix)
+class HttpTriggers:
+    """The ASGI endpoint behind every path: route, invoke, render."""
 
-    async def dispatch(request: Request) -> Response:
+    def __init__(self, functions: Sequence[AppFunction], prefix: str, invoker: Invoker):
+        self.router = Router([f for f in functions if f.kind == "httpTrigger"], prefix)
+        self.invoker = invoker
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.dispatch(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def dispatch(self, request: Request) -> Response:
         raw_path = (request.scope.get("raw_path") or request.url.path.encode()).decode("latin-1")
-        found = router.find(request.method, raw_path)
+        found = self.router.find(request.method, raw_path)
         if found is None:
             detail = f"No function matches {request.method} {request.url.path}."
             return problem(404, "Not Found", detail, "not_found")
@@ -157,18 +164,19 @@ def build_app(
             detail = f"{request.method} is not allowed on {request.url.path}; use {allow}."
             return problem(405, "Method Not Allowed", detail, "method_not_allowed", {"Allow": allow})
         route, params = found
-        headers = {k: ", ".join(request.headers.getlist(k)) for k in request.headers.keys()}
         req = func.HttpRequest(
             request.method,
             str(request.url),
-            headers=headers,
+            headers={k: ", ".join(request.headers.getlist(k)) for k in dict.fromkeys(request.headers.keys())},
             params=dict(request.query_params),
             route_params=params,
             body=await request.body(),
         )
         reason = "This function was programmatically called via the host APIs."
         try:
-            result = await invoker.call(route.function, req, reason, request.headers.get("traceparent", ""))
+            result = await self.invoker.call(
+                route.function, req, reason, request.headers.get("traceparent", "")
+            )
         except Exception:  # the invoker logged the traceback
             return internal_error()
         try:
@@ -177,18 +185,21 @@ def build_app(
             log.exception("Executed 'Functions.%s' but its result cannot be rendered", route.function.name)
             return internal_error()
 
+
+def build_app(
+    functions: Sequence[AppFunction], prefix: str, invoker: Invoker, host: dict[str, Any]
+) -> Starlette:
+    """`host` is local.settings.json's Host section: CORS and CORSCredentials as Core Tools reads them."""
     middleware = []
-    if cors.get("CORS"):
-        origins = [o.strip() for o in str(cors["CORS"]).split(",") if o.strip()]
-        credentials = bool(cors.get("CORSCredentials"))
+    if host.get("CORS"):
         middleware.append(
             Middleware(
                 CORSMiddleware,
-                allow_origins=origins,
+                allow_origins=[o.strip() for o in str(host["CORS"]).split(",") if o.strip()],
                 allow_methods=["*"],
                 allow_headers=["*"],
-                allow_credentials=credentials,
+                allow_credentials=bool(host.get("CORSCredentials")),
             )
         )
-    route = StarletteRoute("/{path:path}", dispatch, methods=None, include_in_schema=False)
-    return Starlette(routes=[route], middleware=middleware)
+    endpoint = HttpTriggers(functions, prefix, invoker)  # an ASGI app, so starlette lets every method through
+    return Starlette(routes=[StarletteRoute("/{path:path}", endpoint)], middleware=middleware)

@@ -16,7 +16,10 @@ READY = "Host started:"
 
 
 class HostProcess:
-    """`python -m devhost --no-azurite` on a port; output goes to .azurite/devhost-<port>.log."""
+    """`python -m devhost --no-azurite` on a port; output goes to .azurite/devhost-<port>.log.
+
+    `env` is laid over this process's environment (set AzureWebJobsStorage to a test Azurite).
+    """
 
     def __init__(
         self,
@@ -24,10 +27,12 @@ class HostProcess:
         port: int | None = None,
         app: str = "function_app:app",
         host_json: str | os.PathLike[str] | None = None,
+        no_azurite: bool = True,
     ):
         self.port = port or free_port()
         self.app = app
         self.host_json = host_json
+        self.no_azurite = no_azurite
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.log_path = ROOT / ".azurite" / f"devhost-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -45,12 +50,16 @@ class HostProcess:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def start(self, timeout: float = 60) -> HostProcess:
-        command = [sys.executable, "-m", "devhost", "--no-azurite", "--port", str(self.port), "--app", self.app]
+        command = [sys.executable, "-m", "devhost", "--port", str(self.port), "--app", self.app]
+        if self.no_azurite:
+            command.append("--no-azurite")
         if self.host_json:
             command += ["--host-json", str(Path(self.host_json).resolve())]
         self.log_path.parent.mkdir(exist_ok=True)
         with open(self.log_path, "wb") as log:
-            self.process = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+            )
         deadline = time.monotonic() + timeout
         while not (READY in self.output() and _listening(self.port)):
             if self.process.poll() is not None:

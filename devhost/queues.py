@@ -6,6 +6,7 @@ import asyncio
 import base64
 import binascii
 import logging
+import os
 
 from azure.core.exceptions import ResourceExistsError
 from azure.functions.queue import QueueMessage as FunctionQueueMessage
@@ -16,9 +17,10 @@ from devhost.settings import QueueOptions
 
 log = logging.getLogger("devhost.queues")
 
-# A received message stays invisible this long while its invocation runs (the real host uses 10 min).
-# If the host dies mid-way the message is not deleted and reappears after this lease.
-LEASE_SECONDS = 600
+# A received message stays invisible this long while its invocation runs (the real host: 10 min).
+# If the host dies mid-way the message is not deleted and reappears after this lease; tests that kill
+# a host shorten it with DEVHOST_QUEUE_LEASE_SECONDS.
+DEFAULT_LEASE_SECONDS = 600
 MIN_POLL_SECONDS = 0.1
 
 
@@ -37,6 +39,7 @@ class QueueListener:
         self.fn, self.options, self.invoker = fn, options, invoker
         self.queue = QueueClient.from_connection_string(connection_string, fn.queue_name)
         self.poison = QueueClient.from_connection_string(connection_string, poison_name(fn.queue_name))
+        self.lease_seconds = int(os.environ.get("DEVHOST_QUEUE_LEASE_SECONDS") or DEFAULT_LEASE_SECONDS)
         self._in_flight: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -67,7 +70,7 @@ class QueueListener:
 
     def _receive(self, count: int) -> list[QueueMessage]:
         pages = self.queue.receive_messages(
-            messages_per_page=count, max_messages=count, visibility_timeout=LEASE_SECONDS
+            messages_per_page=count, max_messages=count, visibility_timeout=self.lease_seconds
         ).by_page()
         return list(next(pages, []))
 

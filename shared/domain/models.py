@@ -168,3 +168,55 @@ class HistoryEntry(BaseModel):
 class Page(BaseModel):
     results: list[Any]
     next_cursor: str | None = None
+
+
+class AgentMode(StrEnum):
+    AUTONOMOUS = "autonomous"
+    SHADOW = "shadow"
+
+
+class AgentControls(BaseModel):
+    """The kill switch, mode and rollout, as stored (app settings are the defaults)."""
+
+    enabled: bool
+    mode: AgentMode
+    rollout_percent: int = Field(ge=0, le=100)
+    reason: str = ""
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+    @property
+    def status(self) -> str:
+        if not self.enabled:
+            return "paused"
+        return "shadow" if self.mode == AgentMode.SHADOW else "active"
+
+
+class ControlsUpdate(_Strict):
+    enabled: bool | None = None
+    mode: AgentMode | None = None
+    rollout_percent: Annotated[int, Field(ge=0, le=100)] | None = None
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class ProcessRequest(_Strict):
+    force: bool = False
+
+
+class ProcessMessage(BaseModel):
+    """The agent queue's message: which ticket to act on, for which request."""
+
+    ticket_id: int
+    request_id: str
+    requested_by: str
+    force: bool = False
+
+
+class RequestRecord(BaseModel):
+    """Idempotency record of one process request, kept in the ticket's partition."""
+
+    request_id: str
+    status: str  # INPROGRESS | COMPLETED
+    expires_at: datetime | None = None
+    action_type: str | None = None
+    etag: str | None = Field(default=None, exclude=True)

@@ -34,6 +34,10 @@ def seq_of(row: str) -> int:
     return _TOP - int(row[1:])
 
 
+def request_row(request_id: str) -> str:
+    return f"r{request_id}"
+
+
 def owner_key(owner: str) -> str:
     """Table keys refuse / \\ # ? and control characters; percent-encode them."""
     return quote(owner, safe=" @.-_+~=:;,!$&'()*")

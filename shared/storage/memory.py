@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
 
-from shared.domain.models import HistoryEntry, Page, Status, Ticket
+from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import history_row, seq_of, ticket_id_of, ticket_key
 
@@ -17,7 +19,8 @@ class InMemoryTicketRepository:
         self._ids = itertools.count(1)
         self._tickets: dict[int, Ticket] = {}
         self._entries: dict[int, dict[int, HistoryEntry]] = {}
-        self._markers: set[tuple[int, str]] = set()
+        self._requests: dict[tuple[int, str], RequestRecord] = {}
+        self._etags = itertools.count(1)
 
     def next_id(self) -> int:
         with self._lock:
@@ -35,17 +38,42 @@ class InMemoryTicketRepository:
             ticket = self._tickets.get(ticket_id)
             return ticket.model_copy(deep=True) if ticket else None
 
-    def save(self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), markers: Sequence[str] = ()) -> None:
+    def save(
+        self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
+    ) -> None:
         with self._lock:
             stored = self._tickets.get(ticket.id)
             if stored is None or stored.version != ticket.version - 1:
                 raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently")
-            if any((ticket.id, m) in self._markers for m in markers):
-                raise ConcurrencyConflict(f"ticket {ticket.id}: marker exists")
             self._tickets[ticket.id] = ticket.model_copy(deep=True)
-            self._markers.update((ticket.id, m) for m in markers)
             for entry in entries:
                 self._entries[ticket.id][entry.seq] = entry.model_copy(deep=True)
+            if request is not None:
+                self._put_request(ticket.id, request)
+
+    def _put_request(self, ticket_id: int, record: RequestRecord) -> None:
+        self._requests[(ticket_id, record.request_id)] = record.model_copy(
+            update={"etag": str(next(self._etags))}
+        )
+
+    def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
+        with self._lock:
+            ticket = self._tickets.get(ticket_id)
+            record = self._requests.get((ticket_id, request_id))
+            return (ticket.model_copy(deep=True) if ticket else None), (
+                record.model_copy() if record else None
+            )
+
+    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> None:
+        with self._lock:
+            current = self._requests.get((ticket_id, record.request_id))
+            if current is not None and (expired is None or current.etag != expired.etag):
+                raise ConcurrencyConflict(f"request {record.request_id} is held")
+            self._put_request(ticket_id, record)
+
+    def release_request(self, ticket_id: int, request_id: str) -> None:
+        with self._lock:
+            self._requests.pop((ticket_id, request_id), None)
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         return self._page(lambda t: t.user == owner and (status is None or t.status == status), limit, cursor)
@@ -76,3 +104,54 @@ class InMemoryTicketRepository:
         with self._lock:
             entry = self._entries.get(ticket_id, {}).get(seq)
             return entry.model_copy(deep=True) if entry else None
+
+
+class InMemoryActionCaps:
+    def __init__(self, per_hour: int, per_day: int) -> None:
+        self._per_hour, self._per_day = per_hour, per_day
+        self._lock = threading.Lock()
+        self._counts: dict[str, int] = {}
+
+    def try_acquire(self, now: datetime) -> str | None:
+        hour, day = now.strftime("%Y%m%d%H"), now.strftime("%Y%m%d")
+        with self._lock:
+            if self._counts.get(day, 0) >= self._per_day:
+                return "daily_cap_reached"
+            if self._counts.get(hour, 0) >= self._per_hour:
+                return "hourly_cap_reached"
+            self._counts[hour] = self._counts.get(hour, 0) + 1
+            self._counts[day] = self._counts.get(day, 0) + 1
+            return None
+
+    def usage(self, now: datetime) -> tuple[int, int]:
+        with self._lock:
+            return self._counts.get(now.strftime("%Y%m%d%H"), 0), self._counts.get(now.strftime("%Y%m%d"), 0)
+
+
+class InMemoryControlsRepository:
+    def __init__(self) -> None:
+        self._controls: AgentControls | None = None
+        self.audit: list[dict[str, Any]] = []
+
+    def get(self) -> AgentControls | None:
+        return self._controls
+
+    def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
+        self._controls = controls
+        self.audit.append(audit)
+
+
+class InMemoryMessageQueue:
+    """Messages kept in order with their delay, for services' unit tests."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict[str, Any], int]] = []
+        self._lock = threading.Lock()
+
+    def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+        with self._lock:
+            self.sent.append((queue, payload, delay_seconds))
+
+    def messages(self, queue: str) -> list[dict[str, Any]]:
+        with self._lock:
+            return [p for q, p, _ in self.sent if q == queue]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Any, Protocol
 
-from shared.domain.models import HistoryEntry, Page, Status, Ticket
+from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 
 
 class TicketRepository(Protocol):
@@ -23,9 +24,21 @@ class TicketRepository(Protocol):
 
     def get(self, ticket_id: int) -> Ticket | None: ...
 
-    def save(self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), markers: Sequence[str] = ()) -> None:
+    def save(
+        self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
+    ) -> None:
         """Commit `ticket` (whose version is one more than the stored one) with new or updated
-        history entries and insert-if-absent markers, all or nothing. Raises ConcurrencyConflict."""
+        history entries and the request's record, all or nothing. Raises ConcurrencyConflict."""
+
+    def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
+        """The ticket and the idempotency record of one request, in one read."""
+
+    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> None:
+        """Insert an INPROGRESS record, or take over `expired` (a killed worker's) if unchanged.
+        Raises ConcurrencyConflict when another worker holds it."""
+
+    def release_request(self, ticket_id: int, request_id: str) -> None:
+        """Delete an INPROGRESS record so a retry can run."""
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         """The owner's tickets, newest first, reading only the owner's index partition."""
@@ -37,3 +50,25 @@ class TicketRepository(Protocol):
         """History entries of one ticket, newest first."""
 
     def get_entry(self, ticket_id: int, seq: int) -> HistoryEntry | None: ...
+
+
+class ActionCaps(Protocol):
+    """Global hourly and daily caps on autonomous actions, exact across instances."""
+
+    def try_acquire(self, now: datetime) -> str | None:
+        """Take one slot in both windows; None when taken, else the reason it was refused."""
+
+    def usage(self, now: datetime) -> tuple[int, int]:
+        """Actions counted in the current hour and day."""
+
+
+class ControlsRepository(Protocol):
+    def get(self) -> AgentControls | None: ...
+
+    def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
+        """Store the controls and append an audit record."""
+
+
+class MessageQueue(Protocol):
+    def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+        """Enqueue a JSON message, invisible for `delay_seconds`."""

@@ -97,8 +97,8 @@ class AzureTableStorage(Storage):
 
     backoff_base = 0.002
     """Seconds; the retry delay ceiling doubles per lost race, and the delay is drawn uniformly below it."""
-    backoff_cap = 0.1
-    """Ceiling of the retry delay ceiling."""
+    backoff_cap = 1.0
+    """Upper bound (seconds) on that ceiling."""
 
     def __init__(
         self,

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import json
+import random
 import threading
-from collections.abc import Iterator, Sequence
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.models import HistoryEntry, Page, Status, Ticket
+from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import (
     TICKET_ROW,
     history_row,
     owner_key,
+    request_row,
     ticket_key,
     version_row,
 )
@@ -99,6 +105,20 @@ def _entry_entity(entry: HistoryEntry) -> dict[str, Any]:
     }
 
 
+def _request_entity(ticket_id: int, record: RequestRecord) -> dict[str, Any]:
+    return {
+        "PartitionKey": ticket_key(ticket_id),
+        "RowKey": request_row(record.request_id),
+        "Data": record.model_dump_json(),
+    }
+
+
+def _to_request(entity: Any) -> RequestRecord:
+    record = RequestRecord.model_validate_json(entity["Data"])
+    record.etag = entity.metadata["etag"]
+    return record
+
+
 def _quote(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
@@ -133,7 +153,9 @@ class TableTicketRepository:
         except ResourceNotFoundError:
             return None
 
-    def save(self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), markers: Sequence[str] = ()) -> None:
+    def save(
+        self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
+    ) -> None:
         # Azurite ignores If-Match inside a batch, so the guard is an insert of the next
         # version's marker: a concurrent writer that committed this version first makes
         # the insert, and with it the whole transaction, fail.
@@ -142,12 +164,45 @@ class TableTicketRepository:
             ("upsert", _ticket_entity(ticket), {"mode": UpdateMode.REPLACE}),
             ("create", {"PartitionKey": key, "RowKey": version_row(ticket.version)}),
         ]
-        operations += [("create", {"PartitionKey": key, "RowKey": marker}) for marker in markers]
         operations += [("upsert", _entry_entity(e), {"mode": UpdateMode.REPLACE}) for e in entries]
+        if request is not None:
+            operations.append(("upsert", _request_entity(ticket.id, request), {"mode": UpdateMode.REPLACE}))
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:
             raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently") from exc
+
+    def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
+        key, row = ticket_key(ticket_id), request_row(request_id)
+        query = f"PartitionKey eq {_quote(key)} and (RowKey eq '{TICKET_ROW}' or RowKey eq {_quote(row)})"
+        ticket = record = None
+        for entity in self._tickets.query_entities(query):
+            if entity["RowKey"] == TICKET_ROW:
+                ticket = _to_ticket(entity)
+            else:
+                record = _to_request(entity)
+        return ticket, record
+
+    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> None:
+        entity = _request_entity(ticket_id, record)
+        try:
+            if expired is None:
+                self._tickets.create_entity(entity)
+            else:
+                self._tickets.update_entity(
+                    entity,
+                    mode=UpdateMode.REPLACE,
+                    etag=expired.etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ConcurrencyConflict(f"request {record.request_id} is held by another worker") from exc
+
+    def release_request(self, ticket_id: int, request_id: str) -> None:
+        try:
+            self._tickets.delete_entity(ticket_key(ticket_id), request_row(request_id))
+        except ResourceNotFoundError:
+            pass
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         query = f"PartitionKey eq {_quote(owner_key(owner))}"
@@ -203,3 +258,144 @@ class TableTicketRepository:
         except ResourceNotFoundError:
             return None
         return HistoryEntry.model_validate_json(row["Data"])
+
+
+Row = dict[str, Any]
+
+
+class OptimisticRow:
+    """One counter-like row updated with ETag conditions, remembering the last version
+    it saw so an uncontended update is a single request.
+
+    `change` gets the current properties ({} when absent) and returns the new ones, or
+    None to leave the row as it is. Counters only grow within their window, so a stale
+    cached copy can only make `change` too optimistic: its write then fails on the ETag
+    and the row is read again.
+    """
+
+    def __init__(self, table: TableClient, partition: str, row: str, retries: int = 60) -> None:
+        self._table, self._keys, self._retries = table, (partition, row), retries
+        self._seen: tuple[Row, str | None] | None = None
+        self._lock = threading.Lock()
+
+    def update(self, change: Callable[[Row], Row | None]) -> tuple[Row, Row | None]:
+        """The properties `change` saw last, and what it wrote (None: it declined)."""
+        for attempt in range(self._retries):
+            with self._lock:
+                seen = self._seen
+            if seen is None:
+                seen = self._read()
+            props, etag = seen
+            new = change(dict(props))
+            if new is None:
+                return props, None
+            entity = {"PartitionKey": self._keys[0], "RowKey": self._keys[1], **new}
+            try:
+                if etag is None:
+                    meta = self._table.create_entity(entity)
+                else:
+                    meta = self._table.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                with self._lock:
+                    self._seen = None
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            with self._lock:
+                self._seen = (new, meta["etag"])
+            return props, new
+        raise ConcurrencyConflict(f"row {self._keys} stayed contended for {self._retries} attempts")
+
+    def read(self) -> Row:
+        return self._read()[0]
+
+    def _read(self) -> tuple[Row, str | None]:
+        try:
+            entity = self._table.get_entity(*self._keys)
+        except ResourceNotFoundError:
+            return {}, None
+        props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+        return props, entity.metadata["etag"]
+
+
+def _share(total: int, shards: int, index: int) -> int:
+    return total // shards + (1 if index < total % shards else 0)
+
+
+class TableActionCaps:
+    """Hourly and daily caps split into shard rows whose budgets sum to the caps.
+
+    Each shard row holds its day count and its per-hour counts and is updated under
+    an ETag, so no shard overshoots its budget and the sum never exceeds a cap, with
+    any number of instances. Shards spread the write contention; a worker tries them
+    in random order, and a shard it last saw full costs it no request (counts only grow).
+    """
+
+    def __init__(self, counters: TableClient, per_hour: int, per_day: int, shards: int = 4) -> None:
+        self._table, self._per_hour, self._per_day, self._shards = counters, per_hour, per_day, shards
+        self._rows: dict[tuple[str, int], OptimisticRow] = {}
+        self._lock = threading.Lock()
+
+    def _row(self, day: str, shard: int) -> OptimisticRow:
+        with self._lock:
+            if (day, shard) not in self._rows:
+                self._rows = {k: v for k, v in self._rows.items() if k[0] == day}
+                self._rows[(day, shard)] = OptimisticRow(self._table, f"caps-{day}", f"shard-{shard}")
+            return self._rows[(day, shard)]
+
+    def try_acquire(self, now: datetime) -> str | None:
+        day, hour = now.strftime("%Y%m%d"), f"H{now:%H}"
+        reason = "daily_cap_reached"
+        shards = list(range(self._shards))
+        random.shuffle(shards)
+        for shard in shards:
+            day_budget = _share(self._per_day, self._shards, shard)
+            hour_budget = _share(self._per_hour, self._shards, shard)
+
+            def take(props: Row, day_budget: int = day_budget, hour_budget: int = hour_budget) -> Row | None:
+                if props.get("Day", 0) >= day_budget or props.get(hour, 0) >= hour_budget:
+                    return None
+                return {**props, "Day": props.get("Day", 0) + 1, hour: props.get(hour, 0) + 1}
+
+            seen, taken = self._row(day, shard).update(take)
+            if taken is not None:
+                return None
+            if seen.get("Day", 0) < day_budget:
+                reason = "hourly_cap_reached"
+        return reason
+
+    def usage(self, now: datetime) -> tuple[int, int]:
+        day, hour = now.strftime("%Y%m%d"), f"H{now:%H}"
+        rows = [self._row(day, shard).read() for shard in range(self._shards)]
+        return sum(r.get(hour, 0) for r in rows), sum(r.get("Day", 0) for r in rows)
+
+
+class TableControlsRepository:
+    """The agent controls row, and an append-only audit partition of every change."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+
+    def get(self) -> AgentControls | None:
+        try:
+            return AgentControls.model_validate_json(self._table.get_entity("agent", "current")["Data"])
+        except ResourceNotFoundError:
+            return None
+
+    def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
+        self._table.upsert_entity(
+            {"PartitionKey": "agent", "RowKey": "current", "Data": controls.model_dump_json()},
+            mode=UpdateMode.REPLACE,
+        )
+        stamp = controls.updated_at or datetime.now()
+        self._table.create_entity(
+            {
+                "PartitionKey": "agent-audit",
+                "RowKey": f"{10**13 - int(stamp.timestamp() * 1000):013d}-{uuid.uuid4().hex[:8]}",
+                "Data": json.dumps(audit, default=str),
+            }
+        )

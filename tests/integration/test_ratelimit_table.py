@@ -123,7 +123,8 @@ def test_lost_races_are_retried(conn: str) -> None:
         return time.time()
 
     s = AzureTableStorage(table_storage_uri(table), connection_string=conn, clock=clock)
-    # attempt 1: saw no entity, rival creates it first -> 409; attempt 2: rival bumps it -> 412; attempt 3 wins
+    # attempt 1: saw no entity, rival creates it first -> 409
+    # attempt 2: rival bumps it between our read and write -> 412; attempt 3 wins
     assert s.incr("k", 60) == 3
     assert s.get("k") == 3
 

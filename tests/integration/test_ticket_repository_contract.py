@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.domain.models import ActionType, HistoryEntry, Status, Ticket
+from shared.domain.models import ActionType, HistoryEntry, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage import provision as names
 from shared.storage.clients import StorageClients, round_trips
@@ -107,12 +107,39 @@ def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketReposit
     assert repo.get(ticket.id).issue_type == f"w{wins.index(True)}"  # type: ignore[union-attr]
 
 
-def test_a_marker_is_written_once(repo: TicketRepository) -> None:
+def test_a_request_is_claimed_by_one_worker_and_completed_with_the_change(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
-    repo.save(ticket.model_copy(update={"version": 2}), [], markers=["req-1"])
+    claim = RequestRecord(request_id="abc123", status="INPROGRESS", expires_at=NOW)
+    assert repo.get_with_request(ticket.id, "abc123") == (ticket, None)
+    repo.claim_request(ticket.id, claim, None)
     with pytest.raises(ConcurrencyConflict):
-        repo.save(ticket.model_copy(update={"version": 3}), [], markers=["req-1"])
-    assert repo.get(ticket.id).version == 2  # type: ignore[union-attr]
+        repo.claim_request(ticket.id, claim, None)
+    _, held = repo.get_with_request(ticket.id, "abc123")
+    assert held is not None and held.status == "INPROGRESS" and held.etag
+    done = claim.model_copy(update={"status": "COMPLETED", "action_type": "ESCALATE"})
+    repo.save(ticket.model_copy(update={"version": 2}), [], request=done)
+    again, record = repo.get_with_request(ticket.id, "abc123")
+    assert again.version == 2 and record.status == "COMPLETED"  # type: ignore[union-attr]
+    with pytest.raises(ConcurrencyConflict):  # the expired copy we hold is no longer current
+        repo.claim_request(ticket.id, claim, held)
+
+
+def test_an_expired_claim_is_taken_over_once_and_a_released_one_is_free(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    claim = RequestRecord(request_id="r1", status="INPROGRESS", expires_at=NOW)
+    repo.claim_request(ticket.id, claim, None)
+    _, expired = repo.get_with_request(ticket.id, "r1")
+    winners = []
+    for _ in range(2):
+        try:
+            repo.claim_request(ticket.id, claim, expired)
+            winners.append(1)
+        except ConcurrencyConflict:
+            pass
+    assert winners == [1]
+    repo.release_request(ticket.id, "r1")
+    repo.release_request(ticket.id, "r1")  # idempotent
+    repo.claim_request(ticket.id, claim, None)
 
 
 def test_owner_listing_is_newest_first_paged_and_filtered(repo: TicketRepository) -> None:

@@ -1,0 +1,1 @@
+"""The agent: the embedded knowledge-base agent and the client for the external agent service."""

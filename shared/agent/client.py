@@ -1,0 +1,351 @@
+"""Client for the external agent service (``AGENT_API_URL``): retries, a circuit breaker, Sentry.
+
+``AgentApiClient.analyse`` returns the same shape as the embedded agent or raises
+``AgentUnavailable``; the caller then defers the ticket to humans. The API key is sent
+in a header and never appears in an exception, a log line or a Sentry event.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Literal
+
+import httpx
+import sentry_sdk
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+logger = logging.getLogger("resolvemeq.agent_api")
+
+REQUEST_KEYS = ("ticket_id", "issue_type", "description", "category", "tags", "user")
+MAX_BACKOFF_SECONDS = 30.0
+# Each delay is backoff * 2**n stretched by up to this share: delays still grow strictly,
+# yet instances that failed together do not retry in lockstep.
+JITTER = 0.5
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+
+class AgentUnavailable(Exception):
+    """The agent service could not give an answer (after retries, or the breaker is open)."""
+
+    def __init__(self, reason: str, *, status_code: int | None = None, attempts: int = 0) -> None:
+        self.reason = reason
+        self.status_code = status_code
+        self.attempts = attempts
+        message = f"agent service unavailable: {reason}"
+        if attempts > 1:
+            message += f" after {attempts} attempts"
+        super().__init__(message)
+
+
+class CircuitBreaker:
+    """Counts consecutive failed calls; at ``failure_threshold`` it opens and refuses calls for
+    ``reset_after`` seconds, then lets exactly one trial call through (half-open). The trial's
+    success closes it, its failure opens it again. Thread-safe; ``clock`` returns monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        failure_threshold: int = 5,
+        reset_after: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if failure_threshold < 1:
+            raise ValueError("failure_threshold must be at least 1")
+        if reset_after < 0:
+            raise ValueError("reset_after must not be negative")
+        self.failure_threshold = failure_threshold
+        self.reset_after = reset_after
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._state: BreakerState = "closed"
+        self._failures = 0
+        self._opened_at = 0.0
+        self._trial_started_at = 0.0
+
+    @property
+    def state(self) -> BreakerState:
+        with self._lock:
+            if self._state == "open" and self._clock() - self._opened_at >= self.reset_after:
+                return "half_open"
+            return self._state
+
+    @property
+    def consecutive_failures(self) -> int:
+        with self._lock:
+            return self._failures
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self._state == "closed":
+                return True
+            now = self._clock()
+            if self._state == "open":
+                if now - self._opened_at < self.reset_after:
+                    return False
+                self._state = "half_open"
+                self._trial_started_at = now
+                return True
+            # Half-open with a trial in flight. A trial that never reported back (its worker
+            # died) must not keep the breaker shut for ever: after reset_after, allow another.
+            if now - self._trial_started_at >= self.reset_after:
+                self._trial_started_at = now
+                return True
+            return False
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._state = "closed"
+            self._failures = 0
+
+    def record_failure(self) -> None:
+        with self._lock:
+            self._failures += 1
+            opens = self._state == "half_open" or self._failures >= self.failure_threshold
+            if opens and self._state != "open":
+                logger.warning("agent service circuit opened after %d consecutive failures", self._failures)
+                self._state = "open"
+                self._opened_at = self._clock()
+
+
+class _Analysis(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    severity: str | None = None
+    category: str | None = None
+    suggested_team: str | None = None
+    complexity: str | None = None
+
+
+class _Solution(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    steps: list[str] = Field(default_factory=list)
+    estimated_time: str | None = None
+    success_probability: float = Field(default=0.0, ge=0, le=1, strict=True)
+
+    @field_validator("steps", mode="before")
+    @classmethod
+    def _no_steps(cls, value: Any) -> Any:
+        return [] if value is None else value
+
+    @field_validator("estimated_time", mode="before")
+    @classmethod
+    def _time_as_text(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+
+class AgentResponse(BaseModel):
+    """What the agent service must answer; unknown fields are allowed and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    confidence: float = Field(ge=0, le=1, strict=True)
+    recommended_action: str
+    reasoning: str = ""
+    analysis: _Analysis = Field(default_factory=_Analysis)
+    solution: _Solution = Field(default_factory=_Solution)
+
+    @field_validator("recommended_action")
+    @classmethod
+    def _snake_case(cls, value: str) -> str:
+        action = snake_case(value)
+        if not action:
+            raise ValueError("recommended_action is empty")
+        return action
+
+    @field_validator("reasoning", mode="before")
+    @classmethod
+    def _no_reasoning(cls, value: Any) -> Any:
+        return "" if value is None else value
+
+    @field_validator("analysis", "solution", mode="before")
+    @classmethod
+    def _missing_part(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+
+def snake_case(value: str) -> str:
+    """``"Auto Resolve"``, ``"autoResolve"``, ``"AUTO-RESOLVE"`` → ``"auto_resolve"``."""
+    value = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", value.strip())
+    return re.sub(r"[^0-9a-zA-Z]+", "_", value).strip("_").lower()
+
+
+def request_body(ticket: dict[str, Any]) -> dict[str, Any]:
+    """Exactly the six fields the agent service receives."""
+    body = {key: ticket.get(key) for key in REQUEST_KEYS}
+    if body["tags"] is None:
+        body["tags"] = []
+    return body
+
+
+def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> dict[str, Any]:
+    """The embedded agent's shape, with provenance ``agent: {kind: external, version}``."""
+    extra = response.model_extra or {}
+    version = extra.get("version") or extra.get("model")
+    analysis = response.analysis
+    return {
+        "confidence": float(response.confidence),
+        "recommended_action": response.recommended_action,
+        "reasoning": response.reasoning,
+        "analysis": {
+            "severity": snake_case(analysis.severity or "") or "medium",
+            "category": snake_case(analysis.category or "") or ticket.get("category") or "other",
+            "suggested_team": analysis.suggested_team or None,
+            "complexity": snake_case(analysis.complexity or "") or "medium",
+        },
+        "solution": {
+            "steps": list(response.solution.steps),
+            "estimated_time": response.solution.estimated_time,
+            "success_probability": float(response.solution.success_probability),
+        },
+        "knowledge_base_entries": [],
+        "agent": {"kind": "external", "version": str(version) if version else "unknown"},
+    }
+
+
+class _Retryable(Exception):
+    def __init__(self, reason: str, status_code: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status_code = status_code
+
+
+class AgentApiClient:
+    """POSTs a ticket to the external agent service and validates the answer.
+
+    Retries 5xx, 429, timeouts and connection errors ``retries`` times with exponential
+    backoff and jitter; other 4xx and invalid answers fail at once. Every failed call counts
+    against the circuit breaker, is logged and reported to Sentry (``component: agent_api``).
+    One ``httpx.Client`` per instance, safe to share between threads.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        api_key: str,
+        timeout: float,
+        retries: int = 2,
+        backoff: float = 0.5,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if retries < 0:
+            raise ValueError("retries must not be negative")
+        self.url = url
+        self.retries = retries
+        self.backoff = backoff
+        self.breaker = breaker or CircuitBreaker()
+        self._sleep = sleep
+        self._random = random.Random()
+        headers = {"Accept": "application/json", "User-Agent": "resolvemeq-functions"}
+        if api_key:
+            headers["X-API-Key"] = api_key
+        self._client = httpx.Client(
+            headers=headers, timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> AgentApiClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """Analyse a ticket; raises ``AgentUnavailable`` when no valid answer comes back."""
+        body = request_body(ticket)
+        if not self.breaker.allow():
+            sentry_sdk.add_breadcrumb(
+                category="agent_api", level="warning", message="agent service call skipped: circuit open"
+            )
+            logger.warning("agent service call skipped for ticket %s: circuit open", body["ticket_id"])
+            raise AgentUnavailable("circuit open")
+        try:
+            answer = self._call(body)
+        except AgentUnavailable as exc:
+            self.breaker.record_failure()
+            self._report(exc, body["ticket_id"])
+            raise
+        except BaseException:
+            self.breaker.record_failure()  # never leave a half-open trial hanging
+            raise
+        self.breaker.record_success()
+        return to_analysis(answer, ticket)
+
+    def _call(self, body: dict[str, Any]) -> AgentResponse:
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            try:
+                return self._attempt(body, attempt)
+            except _Retryable as failure:
+                if attempt == attempts:
+                    raise AgentUnavailable(
+                        failure.reason, status_code=failure.status_code, attempts=attempt
+                    ) from None
+                delay = self._delay(attempt)
+                logger.warning(
+                    "agent service attempt %d of %d failed (%s); retrying in %.2f s",
+                    attempt,
+                    attempts,
+                    failure.reason,
+                    delay,
+                )
+                self._sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _attempt(self, body: dict[str, Any], attempt: int) -> AgentResponse:
+        # Exceptions are re-raised "from None": httpx's own exceptions and frames carry the
+        # request headers, and with them the API key.
+        try:
+            response = self._client.post(self.url, json=body)
+        except httpx.TimeoutException:
+            raise _Retryable("timeout") from None
+        except httpx.TransportError as exc:
+            raise _Retryable(f"connection error ({type(exc).__name__})") from None
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise AgentUnavailable(f"request error ({type(exc).__name__})", attempts=attempt) from None
+        status = response.status_code
+        if status == 429 or status >= 500:
+            raise _Retryable(f"HTTP {status}", status)
+        if not 200 <= status < 300:
+            raise AgentUnavailable(f"HTTP {status}", status_code=status, attempts=attempt)
+        try:
+            return AgentResponse.model_validate(response.json())
+        except ValidationError as exc:
+            # Only field locations: a validation message quotes the input, which is the
+            # service's text and may echo anything.
+            fields = sorted({".".join(str(p) for p in error["loc"]) or "<root>" for error in exc.errors()})
+            logger.warning("agent service answered with invalid fields: %s", ", ".join(fields))
+        except ValueError:
+            logger.warning("agent service answered with a body that is not JSON")
+        raise AgentUnavailable("invalid response", status_code=status, attempts=attempt)
+
+    def _delay(self, attempt: int) -> float:
+        base = self.backoff * 2 ** (attempt - 1)
+        return min(base * (1 + JITTER * self._random.random()), MAX_BACKOFF_SECONDS)
+
+    def _report(self, exc: AgentUnavailable, ticket_id: Any) -> None:
+        kind = exc.reason.split(" (")[0]
+        data = {"reason": exc.reason, "status_code": exc.status_code, "attempts": exc.attempts}
+        logger.warning("agent service call for ticket %s failed: %s", ticket_id, exc)
+        try:
+            sentry_sdk.add_breadcrumb(category="agent_api", level="error", message=str(exc), data=data)
+            with sentry_sdk.new_scope() as scope:
+                scope.set_tag("component", "agent_api")
+                scope.set_tag("agent_api.reason", kind)
+                scope.set_context("agent_api", {**data, "ticket_id": ticket_id})
+                scope.fingerprint = ["agent_api", kind]
+                sentry_sdk.capture_message(str(exc), level="error")
+        except Exception:  # a Sentry problem must never change the outcome
+            logger.debug("could not report the agent service failure to Sentry", exc_info=True)

@@ -1,0 +1,704 @@
+"""Embedded helpdesk agent: offline, deterministic, standard library only.
+
+A ticket is matched against a shipped knowledge base in two layers:
+
+1. Rules. Incident entries (ransomware, phishing, outage, ...) and service
+   requests (new hardware, access needing approval, ...) carry trigger rules.
+   A matching incident rule wins over everything, then a service-request
+   rule: these are the cases where a confident-looking text match to a
+   self-help article would do harm, so they are not left to similarity.
+2. Similarity. BM25 over each entry's title, keywords and example phrasings.
+   Confidence grows with the best score, the number of distinct terms that
+   matched and the margin over the runner-up, so a one-word or vague ticket
+   never reaches the auto-resolve threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+AGENT_KIND = "embedded"
+# Kept equal to the "version" of knowledge_base.json (a unit test checks it), so that
+# importing this module reads no file.
+AGENT_VERSION = "kb-2025.11.1"
+
+DEFAULT_KB_PATH = Path(__file__).with_name("knowledge_base.json")
+
+KINDS = ("fix", "service_request", "incident")
+SEVERITIES = ("low", "medium", "high", "critical")
+COMPLEXITIES = ("low", "medium", "high")
+
+# Confidence below which the agent asks for clarification instead of proposing an entry.
+CLARIFY_BELOW = 0.5
+# A fix whose runner-up is an incident/service entry this close is never proposed confidently.
+RIVAL_RATIO = 0.75
+RIVAL_CAP = 0.7
+# Floors for rule matches: a rule is explicit evidence, independent of wording.
+INCIDENT_RULE_FLOOR = 0.85
+SERVICE_RULE_FLOOR = 0.82
+# Maximum distance, in tokens, between the parts of one trigger rule.
+RULE_WINDOW = 12
+# Long descriptions are cut: the first part of a ticket carries the problem.
+MAX_CHARS = 4000
+
+_BM25_K1 = 1.2
+_BM25_B = 0.5
+_FIELD_WEIGHTS = {"title": 2, "keywords": 2, "examples": 1}
+_ISSUE_TYPE_WEIGHT = 1.3
+_CATEGORY_BOOST = 1.15
+
+_STOPWORDS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "then",
+        "so",
+        "to",
+        "of",
+        "in",
+        "on",
+        "at",
+        "by",
+        "for",
+        "with",
+        "from",
+        "into",
+        "onto",
+        "about",
+        "as",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "am",
+        "do",
+        "does",
+        "did",
+        "doing",
+        "have",
+        "has",
+        "had",
+        "having",
+        "i",
+        "me",
+        "my",
+        "mine",
+        "myself",
+        "we",
+        "us",
+        "our",
+        "ours",
+        "you",
+        "your",
+        "he",
+        "him",
+        "his",
+        "she",
+        "her",
+        "they",
+        "them",
+        "their",
+        "it",
+        "its",
+        "this",
+        "that",
+        "these",
+        "those",
+        "there",
+        "here",
+        "what",
+        "which",
+        "who",
+        "whom",
+        "when",
+        "where",
+        "why",
+        "how",
+        "can",
+        "could",
+        "would",
+        "should",
+        "will",
+        "shall",
+        "may",
+        "might",
+        "must",
+        "also",
+        "just",
+        "very",
+        "really",
+        "quite",
+        "even",
+        "again",
+        "all",
+        "any",
+        "some",
+        "every",
+        "each",
+        "other",
+        "such",
+        "only",
+        "own",
+        "same",
+        "than",
+        "too",
+        "out",
+        "over",
+        "under",
+        "off",
+        "now",
+        "please",
+        "pls",
+        "plz",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank",
+        "regards",
+        "cheers",
+        "dear",
+        "im",
+        "ive",
+        "id",
+        "ill",
+        "youre",
+        "get",
+        "gets",
+        "got",
+        "getting",
+        "since",
+        "after",
+        "before",
+        "while",
+        "because",
+        "until",
+        "whenever",
+        "though",
+        "although",
+        "yet",
+        "let",
+        "lets",
+        "one",
+        "ones",
+        "like",
+        "much",
+        "many",
+        "more",
+        "most",
+        "another",
+        "way",
+        "microsoft",
+        "ms",
+        "via",
+        "per",
+        "no",
+        "not",
+        "nor",
+        "dont",
+        "doesnt",
+        "didnt",
+        "isnt",
+        "arent",
+        "wasnt",
+        "werent",
+        "cant",
+        "wont",
+        "couldnt",
+        "wouldnt",
+        "shouldnt",
+        "hasnt",
+        "havent",
+        "hadnt",
+        "never",
+    ]
+)
+
+# Words that carry no information about *which* problem a ticket is: they are dropped before matching,
+# so "it doesn't work, please help asap" has nothing left to match and is sent back for clarification.
+_GENERIC = frozenset(
+    [
+        "problem",
+        "problems",
+        "issue",
+        "issues",
+        "error",
+        "errors",
+        "help",
+        "helps",
+        "helping",
+        "work",
+        "works",
+        "worked",
+        "working",
+        "fix",
+        "fixed",
+        "fixing",
+        "thing",
+        "things",
+        "stuff",
+        "something",
+        "anything",
+        "everything",
+        "nothing",
+        "wrong",
+        "trouble",
+        "asap",
+        "urgent",
+        "urgently",
+        "weird",
+        "strange",
+        "odd",
+        "need",
+        "needs",
+        "needed",
+        "want",
+        "wants",
+        "wanted",
+        "able",
+        "unable",
+        "use",
+        "used",
+        "using",
+        "today",
+        "yesterday",
+        "tomorrow",
+        "morning",
+        "afternoon",
+        "evening",
+        "week",
+        "time",
+        "times",
+        "day",
+        "days",
+        "always",
+        "sometimes",
+        "suddenly",
+        "anymore",
+        "somehow",
+        "someone",
+        "anyone",
+        "everyone",
+        "support",
+        "request",
+        "issue",
+        "ticket",
+        "sort",
+        "kind",
+        "bit",
+        "lot",
+        "sure",
+        "know",
+        "think",
+        "seems",
+        "seem",
+        "see",
+        "look",
+        "looks",
+        "try",
+        "tried",
+        "trying",
+    ]
+)
+
+# Raw word -> canonical word, applied before stemming.
+_SYNONYMS = {
+    "wireless": "wifi",
+    "wlan": "wifi",
+    "webcam": "camera",
+    "cam": "camera",
+    "mic": "microphone",
+    "mics": "microphone",
+    "headphones": "headset",
+    "headphone": "headset",
+    "earbuds": "headset",
+    "earphones": "headset",
+    "airpods": "headset",
+    "display": "monitor",
+    "displays": "monitor",
+    "notebook": "laptop",
+    "macbook": "laptop",
+    "pc": "computer",
+    "pcs": "computer",
+    "workstation": "computer",
+    "licence": "license",
+    "licences": "licenses",
+    "mail": "email",
+    "mails": "email",
+    "passwd": "password",
+    "pwd": "password",
+    "pw": "password",
+    "passcode": "password",
+    "passphrase": "password",
+    "teams": "msteams",
+    "printer": "print",
+    "printers": "print",
+    "scanner": "scan",
+    "scanners": "scan",
+    "charger": "charge",
+    "chargers": "charge",
+    "hacker": "hack",
+    "hackers": "hack",
+    "installation": "install",
+    "installer": "install",
+    "spooler": "spool",
+    "antimalware": "antivirus",
+    "reboot": "restart",
+    "rebooted": "restart",
+    "rebooting": "restart",
+    "unresponsive": "freeze",
+    "frozen": "freeze",
+    "froze": "freeze",
+    "prompted": "prompt",
+    "prompting": "prompt",
+}
+
+_PHRASES: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), replacement)
+    for pattern, replacement in (
+        (r"\bwi[\s-]?fi\b", " wifi "),
+        (r"\be-mail", "email"),
+        (r"\b(?:two|2|multi)[\s-]?(?:factor|step)(?:\s+(?:authentication|verification|auth))?\b", " mfa "),
+        (r"\b2fa\b", " mfa "),
+        (r"\b(?:log|sign)(?:s|ged|ging|ed|ing)?[\s-]?(?:in|on)(?:to)?\b", " login "),
+        (r"\bout[\s-]of[\s-](?:the[\s-])?office\b", " outofoffice "),
+        (r"\bauto(?:matic)?[\s-]?(?:reply|replies|responder)\b", " outofoffice "),
+        (r"\booo\b", " outofoffice "),
+        (r"\bblue[\s-]screen(?:\s+of\s+death)?\b", " bsod "),
+        (r"\bdial[\s-]?tone\b", " dialtone "),
+        (r"\bone[\s-]drive\b", " onedrive "),
+        (r"\bshare[\s-]point\b", " sharepoint "),
+        (r"\bset[\s-]up\b", " setup "),
+        (r"\bpop[\s-]?ups?\b", " popup "),
+        (r"\bcan\s?not\b", " cant "),
+        (r"\bno[\s-]?one\b", " noone "),
+        (r"\b([a-z]):(?=[\s\\/.,;)]|$)", r" driveletter "),
+    )
+)
+
+_APOSTROPHE = re.compile(r"(\w)['\u2019](\w)")
+_TOKEN = re.compile(r"[a-z0-9]+")
+_DOUBLE_CONSONANT = re.compile(r"([b-df-hj-km-np-rtv-xz])\1$")
+
+
+def stem(word: str) -> str:
+    """A deliberately small suffix stripper: enough to merge plural/tense variants."""
+    if len(word) > 4 and word.endswith("ies"):
+        word = word[:-3] + "y"
+    elif word.endswith("sses"):
+        word = word[:-2]
+    elif len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us", "is", "ous")):
+        word = word[:-1]
+    base = word
+    if (
+        (word.endswith("ation") and len(word) > 6)
+        or (word.endswith("tion") and len(word) > 5)
+        or (word.endswith("ing") and len(word) - 3 >= 3)
+    ):
+        word = word[:-3]
+    elif (word.endswith("ed") and len(word) - 2 >= 3) or (word.endswith("ly") and len(word) - 2 >= 4):
+        word = word[:-2]
+    if word != base:
+        word = _DOUBLE_CONSONANT.sub(r"\1", word)
+    if len(word) > 4 and word.endswith("e"):
+        word = word[:-1]
+    return word
+
+
+def tokenize(text: str) -> list[str]:
+    """Every word of `text`, normalised (lowercase, phrases, synonyms, stems); stopwords kept."""
+    text = _APOSTROPHE.sub(r"\1\2", text.lower()[:MAX_CHARS])
+    for pattern, replacement in _PHRASES:
+        text = pattern.sub(replacement, text)
+    tokens = []
+    for raw in _TOKEN.findall(text):
+        if len(raw) < 2:
+            continue
+        word = _SYNONYMS.get(raw, raw)
+        tokens.append(word if word in _STOPWORDS else stem(word))
+    return tokens
+
+
+_STEMMED_GENERIC = frozenset(stem(word) for word in _GENERIC) | _GENERIC
+
+
+def content_terms(tokens: list[str]) -> list[str]:
+    """The tokens that say what the problem is: no stopwords, no generic helpdesk words."""
+    return [t for t in tokens if t not in _STOPWORDS and t not in _STEMMED_GENERIC]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """All `groups` match within RULE_WINDOW tokens (one alternative each), no `exclude` phrase occurs."""
+
+    source: str
+    groups: tuple[tuple[tuple[str, ...], ...], ...]
+    exclude: tuple[tuple[str, ...], ...]
+
+    @classmethod
+    def parse(cls, source: str) -> Rule:
+        positive, _, negative = source.partition("!")
+
+        def alternatives(part: str) -> tuple[tuple[str, ...], ...]:
+            phrases = (tuple(tokenize(alt)) for alt in part.split("|"))
+            return tuple(p for p in phrases if p)
+
+        groups = tuple(alternatives(part) for part in positive.split("+"))
+        if not groups or not all(groups):
+            raise ValueError(f"empty group in rule {source!r}")
+        return cls(source, groups, alternatives(negative) if negative.strip() else ())
+
+    def matches(self, tokens: list[str]) -> bool:
+        if any(_positions(tokens, phrase) for phrase in self.exclude):
+            return False
+        spans: list[list[tuple[int, int]]] = []
+        for group in self.groups:
+            found = [(start, start + len(phrase)) for phrase in group for start in _positions(tokens, phrase)]
+            if not found:
+                return False
+            spans.append(found[:20])
+        return any(
+            max(end for _, end in combo) - min(start for start, _ in combo) <= RULE_WINDOW
+            for combo in product(*spans)
+        )
+
+
+def _positions(tokens: list[str], phrase: tuple[str, ...]) -> list[int]:
+    n = len(phrase)
+    return [i for i in range(len(tokens) - n + 1) if tuple(tokens[i : i + n]) == phrase]
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    category: str
+    kind: str
+    severity: str
+    suggested_team: str
+    complexity: str
+    steps: tuple[str, ...]
+    estimated_time: str
+    success_probability: float
+    rules: tuple[Rule, ...]
+    ticket_categories: frozenset[str]
+    terms: Counter[str]
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> Entry:
+        entry_id = raw["id"]
+        for field, allowed in (("kind", KINDS), ("severity", SEVERITIES), ("complexity", COMPLEXITIES)):
+            if raw[field] not in allowed:
+                raise ValueError(f"{entry_id}: {field} must be one of {allowed}")
+        if raw["kind"] == "incident" and raw["severity"] not in ("high", "critical"):
+            raise ValueError(f"{entry_id}: an incident must be high or critical")
+        if not raw["steps"]:
+            raise ValueError(f"{entry_id}: no solution steps")
+        terms: Counter[str] = Counter()
+        fields = {"title": [raw["title"]], "keywords": raw["keywords"], "examples": raw["examples"]}
+        for name, texts in fields.items():
+            for text in texts:
+                for term in content_terms(tokenize(text)):
+                    terms[term] += _FIELD_WEIGHTS[name]
+        return cls(
+            id=entry_id,
+            title=raw["title"],
+            category=raw["category"],
+            kind=raw["kind"],
+            severity=raw["severity"],
+            suggested_team=raw["suggested_team"],
+            complexity=raw["complexity"],
+            steps=tuple(raw["steps"]),
+            estimated_time=raw["estimated_time"],
+            success_probability=float(raw["success_probability"]),
+            rules=tuple(Rule.parse(rule) for rule in raw.get("triggers", [])),
+            ticket_categories=frozenset(raw.get("ticket_categories", [raw["category"]])),
+            terms=terms,
+        )
+
+    def triggered_by(self, tokens: list[str]) -> Rule | None:
+        return next((rule for rule in self.rules if rule.matches(tokens)), None)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    entry: Entry
+    score: float
+    matched: tuple[str, ...]
+
+
+class EmbeddedAgent:
+    """Analyses a helpdesk ticket against the knowledge base; same ticket in, same analysis out."""
+
+    def __init__(self, kb_path: Path | None = None) -> None:
+        raw = json.loads((kb_path or DEFAULT_KB_PATH).read_text(encoding="utf-8"))
+        self.version: str = raw["version"]
+        self.entries: tuple[Entry, ...] = tuple(Entry.from_json(item) for item in raw["entries"])
+        ids = [entry.id for entry in self.entries]
+        if len(set(ids)) != len(ids):
+            raise ValueError("duplicate knowledge-base entry id")
+        n = len(self.entries)
+        document_frequency = Counter(term for entry in self.entries for term in entry.terms)
+        self._idf = {
+            term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in document_frequency.items()
+        }
+        self._avg_length = sum(sum(e.terms.values()) for e in self.entries) / max(n, 1)
+
+    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        issue_type = str(ticket.get("issue_type") or "")
+        description = str(ticket.get("description") or "")
+        category = str(ticket.get("category") or "other")
+        tokens = tokenize(f"{issue_type} . {description}")
+        query = self._query(issue_type, description)
+        ranked = self._rank(query, category)
+
+        for kind in ("incident", "service_request"):
+            hits = [
+                (s, rule) for s in ranked if s.entry.kind == kind for rule in [s.entry.triggered_by(tokens)]
+            ]
+            hits = [(s, rule) for s, rule in hits if rule is not None]
+            if hits:
+                scored, rule = hits[0]
+                floor = INCIDENT_RULE_FLOOR if kind == "incident" else SERVICE_RULE_FLOOR
+                confidence = max(floor, self._confidence(scored, ranked, query))
+                reason = (
+                    f"The ticket matches the {_KIND_WORDS[kind]} rule '{rule.source.split('!')[0].strip()}' "
+                    f"of knowledge-base entry '{scored.entry.title}' ({scored.entry.id})."
+                )
+                return self._render(scored, ranked, confidence, reason)
+
+        if not ranked or ranked[0].score <= 0:
+            return self._clarify(ranked, category, 0.05, "No knowledge-base entry shares a term with it.")
+        best = ranked[0]
+        confidence = self._confidence(best, ranked, query)
+        terms = ", ".join(best.matched)
+        if best.entry.kind == "incident" and confidence >= CLARIFY_BELOW * 0.7:
+            reason = f"It resembles the incident '{best.entry.title}' ({best.entry.id}) on the terms {terms}."
+            return self._render(best, ranked, confidence, reason)
+        if confidence < CLARIFY_BELOW:
+            return self._clarify(
+                ranked,
+                category,
+                confidence,
+                f"The closest entry, '{best.entry.title}', shares only the terms {terms}.",
+            )
+        reason = (
+            f"It matches knowledge-base entry '{best.entry.title}' ({best.entry.id}) on the terms {terms}."
+        )
+        if best.entry.kind == "fix":
+            rival = next((s for s in ranked[1:] if s.entry.kind != "fix"), None)
+            if rival is not None and rival.score >= RIVAL_RATIO * best.score:
+                confidence = min(confidence, RIVAL_CAP)
+                reason += (
+                    f" It also resembles the {_KIND_WORDS[rival.entry.kind]} '{rival.entry.title}', "
+                    "so confidence is capped for a human check."
+                )
+        return self._render(best, ranked, confidence, reason)
+
+    def _query(self, issue_type: str, description: str) -> dict[str, float]:
+        query: dict[str, float] = {}
+        for term in content_terms(tokenize(description)):
+            query[term] = 1.0
+        for term in content_terms(tokenize(issue_type)):
+            query[term] = _ISSUE_TYPE_WEIGHT
+        return query
+
+    def _rank(self, query: dict[str, float], category: str) -> list[_Scored]:
+        scored = []
+        for entry in self.entries:
+            length_norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * sum(entry.terms.values()) / self._avg_length)
+            score = 0.0
+            matched = []
+            for term, weight in query.items():
+                tf = entry.terms.get(term, 0)
+                if tf:
+                    score += weight * self._idf[term] * tf * (_BM25_K1 + 1) / (tf + length_norm)
+                    matched.append(term)
+            if score and category in entry.ticket_categories:
+                score *= _CATEGORY_BOOST
+            scored.append(_Scored(entry, score, tuple(sorted(matched))))
+        scored.sort(key=lambda s: (-s.score, s.entry.id))
+        return scored
+
+    def _confidence(self, scored: _Scored, ranked: list[_Scored], query: dict[str, float]) -> float:
+        """Evidence (score, distinct matched terms, share of the ticket explained) times separation."""
+        if scored.score <= 0:
+            return 0.0
+        runner_up = next((s.score for s in ranked if s.entry.id != scored.entry.id), 0.0)
+        margin = max(0.0, (scored.score - runner_up) / scored.score)
+        strength = 1 - math.exp(-scored.score / 6.0)
+        known = [t for t in query if t in self._idf]
+        explained = sum(self._idf[t] for t in scored.matched) / sum(self._idf[t] for t in known)
+        term_cap = {0: 0.0, 1: 0.55, 2: 0.85}.get(len(scored.matched), 1.0)
+        confidence = strength * (0.6 + 0.4 * margin) * (0.75 + 0.25 * explained) + 0.25 * margin * strength
+        return round(min(confidence, term_cap, 0.99), 3)
+
+    def _render(
+        self, scored: _Scored, ranked: list[_Scored], confidence: float, reason: str
+    ) -> dict[str, Any]:
+        entry = scored.entry
+        action = _ACTIONS[entry.kind]
+        return {
+            "confidence": round(confidence, 3),
+            "recommended_action": action,
+            "reasoning": reason,
+            "analysis": {
+                "severity": entry.severity,
+                "category": entry.category,
+                "suggested_team": entry.suggested_team,
+                "complexity": entry.complexity,
+            },
+            "solution": {
+                "steps": list(entry.steps),
+                "estimated_time": entry.estimated_time,
+                "success_probability": entry.success_probability,
+            },
+            "knowledge_base_entries": [entry.id]
+            + [s.entry.id for s in ranked if s.score > 0 and s is not scored][:2],
+            "agent": {"kind": AGENT_KIND, "version": self.version},
+        }
+
+    def _clarify(self, ranked: list[_Scored], category: str, confidence: float, why: str) -> dict[str, Any]:
+        security = category == "security"
+        return {
+            "confidence": round(min(confidence, CLARIFY_BELOW - 0.01), 3),
+            "recommended_action": "request_clarification",
+            "reasoning": f"The ticket is too vague to act on. {why}",
+            "analysis": {
+                "severity": "high" if security else "medium",
+                "category": category,
+                "suggested_team": "Security Operations" if security else "Service Desk",
+                "complexity": "medium",
+            },
+            "solution": {
+                "steps": list(_CLARIFYING_QUESTIONS),
+                "estimated_time": "unknown",
+                "success_probability": 0.0,
+            },
+            "knowledge_base_entries": [s.entry.id for s in ranked if s.score > 0][:3],
+            "agent": {"kind": AGENT_KIND, "version": self.version},
+        }
+
+
+_ACTIONS = {"fix": "auto_resolve", "service_request": "assign_to_team", "incident": "escalate"}
+_KIND_WORDS = {"fix": "known problem", "service_request": "service request", "incident": "incident"}
+_CLARIFYING_QUESTIONS = (
+    "Which device, application or service is affected?",
+    "What exactly happens? Please copy the exact error message or attach a screenshot.",
+    "When did it start, and does it affect only you or colleagues too?",
+)
