@@ -2,11 +2,12 @@
 
 import azure.functions as func
 
-from functions import ops, tickets
+from functions import agent, ops, tickets
 from shared.observability import configure_logging
 
 configure_logging()
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(tickets.bp)
+app.register_functions(agent.bp)
 app.register_functions(ops.bp)

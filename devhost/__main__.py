@@ -25,6 +25,7 @@ import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from azure.core.exceptions import AzureError
 
@@ -34,11 +35,13 @@ from devhost.functions import AppFunction, Invoker, describe, discover, load_app
 from devhost.host import Runner, bind, serve
 from devhost.http import build_app
 from devhost.queues import QueueListener, ensure_queues
+from devhost.settings import QueueOptions
 from devhost.storage import is_dev_storage, provision_app, start_azurite
 from devhost.timers import TimerRunner
 from devhost.tokens import print_tokens
 
 log = logging.getLogger("devhost")
+LOG_FORMAT = "[%(asctime)s] %(levelname)s %(message)s"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -58,61 +61,68 @@ def _interrupt(signum: int, _frame: object) -> None:
     raise KeyboardInterrupt  # SIGTERM during startup: unwind, so Azurite is stopped too
 
 
+def _port(args: argparse.Namespace, host_section: dict[str, Any]) -> int:
+    if args.port is not None:
+        return int(args.port)
+    return int(os.environ.get("PORT") or host_section.get("LocalHttpPort") or 7071)
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    """Sized like the Python worker's: PYTHON_THREADPOOL_THREAD_COUNT, else min(32, CPUs + 4)."""
+    size = os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
+    return ThreadPoolExecutor(int(size) if size else None, thread_name_prefix="invocation")
+
+
+def _queue_listeners(
+    functions: list[AppFunction], options: QueueOptions, invoker: Invoker, emulator: Azurite | None
+) -> list[Runner]:
+    """Provision the app's storage and every trigger queue, then one listener per queue trigger."""
+
+    def connection(fn: AppFunction) -> str:
+        value = os.environ.get(fn.connection_setting, "")
+        if not value:
+            raise SystemExit(f"{fn.name}: app setting {fn.connection_setting} is not set")
+        return emulator.connection_string if emulator and is_dev_storage(value) else value
+
+    listeners: list[Runner] = []
+    try:
+        if storage := os.environ.get(settings.STORAGE_SETTING, ""):
+            provision_app(storage)
+        else:
+            log.warning("%s is not set; skipping storage provisioning", settings.STORAGE_SETTING)
+        for fn in functions:
+            if fn.kind == "queueTrigger":
+                ensure_queues(connection(fn), {fn.queue_name})
+                listeners.append(QueueListener(fn, connection(fn), options, invoker))
+    except AzureError as exc:
+        raise SystemExit(f"Cannot provision storage: {exc}") from None
+    return listeners
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s] %(levelname)s %(message)s", stream=sys.stdout
-    )
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT, stream=sys.stdout)
     logging.getLogger("azure").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
 
-    host_section = settings.load_local_settings(Path.cwd())
+    host_section = settings.load_local_settings(Path.cwd())  # before the app is imported
     config = settings.load_host_json(Path(args.host_json))
-    port = (
-        args.port
-        if args.port is not None
-        else int(os.environ.get("PORT") or host_section.get("LocalHttpPort") or 7071)
-    )
+    port = _port(args, host_section)
     sock = bind(port)
     base_url = f"http://127.0.0.1:{port}" + (f"/{config.route_prefix}" if config.route_prefix else "")
 
     functions = discover(load_app(args.app))
-    pool = ThreadPoolExecutor(
-        int(os.environ["PYTHON_THREADPOOL_THREAD_COUNT"])
-        if os.environ.get("PYTHON_THREADPOOL_THREAD_COUNT")
-        else None,
-        thread_name_prefix="invocation",
-    )
+    pool = _thread_pool()
     invoker = Invoker(pool)
     http_app = build_app(functions, config.route_prefix, invoker, host_section)
     timers: list[Runner] = [TimerRunner(f, invoker) for f in functions if f.kind == "timerTrigger"]
-    queue_functions = [f for f in functions if f.kind == "queueTrigger"]
 
     emulator: Azurite | None = None
     try:
-        storage = os.environ.get(settings.STORAGE_SETTING, "")
-        if not args.no_azurite and is_dev_storage(storage):
+        if not args.no_azurite and is_dev_storage(os.environ.get(settings.STORAGE_SETTING, "")):
             emulator = start_azurite()
-            os.environ[settings.STORAGE_SETTING] = storage = emulator.connection_string
-
-        def connection(fn: AppFunction) -> str:
-            value = os.environ.get(fn.connection_setting, "")
-            if not value:
-                raise SystemExit(f"{fn.name}: app setting {fn.connection_setting} is not set")
-            return emulator.connection_string if emulator and is_dev_storage(value) else value
-
-        listeners: list[Runner] = []
-        try:
-            if storage:
-                provision_app(storage)
-            else:
-                log.warning("AzureWebJobsStorage is not set; skipping storage provisioning")
-            for fn in queue_functions:
-                ensure_queues(connection(fn), {fn.queue_name})
-                listeners.append(QueueListener(fn, connection(fn), config.queues, invoker))
-        except AzureError as exc:
-            raise SystemExit(f"Cannot provision storage: {exc}") from None
-
+            os.environ[settings.STORAGE_SETTING] = emulator.connection_string
+        listeners = _queue_listeners(functions, config.queues, invoker, emulator)
         print(describe(functions, base_url), flush=True)
         print_tokens(base_url)
         ready = f"Host started: {base_url}/ (Ctrl-C to stop)"

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +44,11 @@ class AppFunction:
     def kind(self) -> str:
         return str(self.trigger.get_binding_name())
 
-    @cached_property
+    @functools.cached_property
     def is_async(self) -> bool:
         return inspect.iscoroutinefunction(self.callable)
 
-    @cached_property
+    @functools.cached_property
     def wants_context(self) -> bool:
         return "context" in inspect.signature(self.callable).parameters
 

@@ -100,7 +100,7 @@ def problem(error: AppError) -> func.HttpResponse:
     if error.status == 401:
         headers["WWW-Authenticate"] = 'Bearer realm="resolvemeq"'
     if isinstance(error, Throttled):
-        headers["Retry-After"] = str(error.retry_after)
+        headers.update(error.headers, **{"Retry-After": str(error.retry_after)})
     return func.HttpResponse(
         json.dumps(body), status_code=error.status, headers=headers, mimetype="application/problem+json"
     )

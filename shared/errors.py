@@ -56,9 +56,10 @@ class UnsupportedMediaType(AppError):
 class Throttled(AppError):
     status, code, title = 429, "throttled", "Too many requests"
 
-    def __init__(self, detail: str, retry_after: int) -> None:
+    def __init__(self, detail: str, retry_after: int, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail)
         self.retry_after = retry_after
+        self.headers = headers or {}
 
 
 class ConcurrencyConflict(Exception):
@@ -67,3 +68,11 @@ class ConcurrencyConflict(Exception):
 
 class StorageUnavailable(Exception):
     """Storage could not be reached; the request fails with a generic 500/503."""
+
+
+class AgentUnavailable(Exception):
+    """The agent service gave no usable answer (after retries, or its breaker is open)."""
+
+
+class RequestInProgress(Exception):
+    """Another worker holds this request's record; the message is retried later."""

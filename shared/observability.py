@@ -119,3 +119,28 @@ def invocation(
 
 def set_user(user_id: str) -> None:
     sentry_sdk.get_isolation_scope().set_user({"id": user_id})
+
+
+class SentryTelemetry:
+    """Autonomous actions as Sentry data: tags for alert rules, `agent.confidence` as a metric."""
+
+    def action(self, ticket_id: int, action_type: str, confidence: float | None, level: str, outcome: str) -> None:
+        tags = {
+            "component": "autonomous_agent",
+            "action_type": action_type,
+            "confidence_level": level,
+            "outcome": outcome,
+        }
+        scope = sentry_sdk.get_isolation_scope()
+        for key, value in tags.items():
+            scope.set_tag(key, value)
+        sentry_sdk.add_breadcrumb(category="agent", message=f"ticket {ticket_id}: {outcome}", data=tags)
+        if confidence is not None:
+            sentry_sdk.metrics.distribution("agent.confidence", float(confidence), attributes=tags)
+
+    def failure(self, ticket_id: int, error: BaseException) -> None:
+        with sentry_sdk.new_scope() as scope:
+            scope.set_tag("component", "autonomous_agent")
+            scope.set_tag("outcome", "failed")
+            scope.set_context("ticket", {"id": ticket_id})
+            sentry_sdk.capture_exception(error)

@@ -288,33 +288,25 @@ class AgentApiClient:
         for attempt in range(1, attempts + 1):
             try:
                 return self._attempt(body, attempt)
-            except _Retryable as failure:
-                if attempt == attempts:
-                    raise AgentUnavailable(
-                        failure.reason, status_code=failure.status_code, attempts=attempt
-                    ) from None
-                delay = self._delay(attempt)
-                logger.warning(
-                    "agent service attempt %d of %d failed (%s); retrying in %.2f s",
-                    attempt,
-                    attempts,
-                    failure.reason,
-                    delay,
-                )
-                self._sleep(delay)
-        raise AssertionError("unreachable")
+            except _Retryable as exc:
+                failure = exc
+            if attempt == attempts:
+                break
+            delay = self._delay(attempt)
+            logger.warning(
+                "agent service attempt %d of %d failed (%s); retrying in %.2f s",
+                attempt,
+                attempts,
+                failure.reason,
+                delay,
+            )
+            self._sleep(delay)
+        raise AgentUnavailable(failure.reason, status_code=failure.status_code, attempts=attempts)
 
     def _attempt(self, body: dict[str, Any], attempt: int) -> AgentResponse:
-        # Exceptions are re-raised "from None": httpx's own exceptions and frames carry the
-        # request headers, and with them the API key.
-        try:
-            response = self._client.post(self.url, json=body)
-        except httpx.TimeoutException:
-            raise _Retryable("timeout") from None
-        except httpx.TransportError as exc:
-            raise _Retryable(f"connection error ({type(exc).__name__})") from None
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise AgentUnavailable(f"request error ({type(exc).__name__})", attempts=attempt) from None
+        response = self._post(body, attempt)
+        if isinstance(response, Exception):
+            raise response
         status = response.status_code
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}", status)
@@ -330,6 +322,18 @@ class AgentApiClient:
         except ValueError:
             logger.warning("agent service answered with a body that is not JSON")
         raise AgentUnavailable("invalid response", status_code=status, attempts=attempt)
+
+    def _post(self, body: dict[str, Any], attempt: int) -> httpx.Response | Exception:
+        # Failures are returned, not raised from the except clause, so that they carry no
+        # chained httpx exception: its message and frames hold the request, API key included.
+        try:
+            return self._client.post(self.url, json=body)
+        except httpx.TimeoutException:
+            return _Retryable("timeout")
+        except httpx.TransportError as exc:
+            return _Retryable(f"connection error ({type(exc).__name__})")
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            return AgentUnavailable(f"request error ({type(exc).__name__})", attempts=attempt)
 
     def _delay(self, attempt: int) -> float:
         base = self.backoff * 2 ** (attempt - 1)

@@ -444,24 +444,32 @@ def content_terms(tokens: list[str]) -> list[str]:
 
 @dataclass(frozen=True)
 class Rule:
-    """All `groups` match within RULE_WINDOW tokens (one alternative each), no `exclude` phrase occurs."""
+    """A trigger such as ``"lost|left + laptop|phone ! connection"`` or ``"need > new > laptop"``.
+
+    It matches when one alternative of every group occurs within RULE_WINDOW tokens (in the written
+    order when the groups are separated by ``>``) and no excluded phrase occurs anywhere.
+    """
 
     source: str
     groups: tuple[tuple[tuple[str, ...], ...], ...]
     exclude: tuple[tuple[str, ...], ...]
+    ordered: bool
 
     @classmethod
     def parse(cls, source: str) -> Rule:
         positive, _, negative = source.partition("!")
+        ordered = ">" in positive
+        if ordered and "+" in positive:
+            raise ValueError(f"rule {source!r} mixes '+' and '>'")
 
         def alternatives(part: str) -> tuple[tuple[str, ...], ...]:
             phrases = (tuple(tokenize(alt)) for alt in part.split("|"))
             return tuple(p for p in phrases if p)
 
-        groups = tuple(alternatives(part) for part in positive.split("+"))
-        if not groups or not all(groups):
+        groups = tuple(alternatives(part) for part in positive.split(">" if ordered else "+"))
+        if not all(groups):
             raise ValueError(f"empty group in rule {source!r}")
-        return cls(source, groups, alternatives(negative) if negative.strip() else ())
+        return cls(source, groups, alternatives(negative) if negative.strip() else (), ordered)
 
     def matches(self, tokens: list[str]) -> bool:
         if any(_positions(tokens, phrase) for phrase in self.exclude):
@@ -472,10 +480,12 @@ class Rule:
             if not found:
                 return False
             spans.append(found[:20])
-        return any(
-            max(end for _, end in combo) - min(start for start, _ in combo) <= RULE_WINDOW
-            for combo in product(*spans)
-        )
+        return any(self._fits(combo) for combo in product(*spans))
+
+    def _fits(self, combo: tuple[tuple[int, int], ...]) -> bool:
+        if self.ordered and any(nxt[0] < prev[1] for prev, nxt in zip(combo, combo[1:])):
+            return False
+        return max(end for _, end in combo) - min(start for start, _ in combo) <= RULE_WINDOW
 
 
 def _positions(tokens: list[str], phrase: tuple[str, ...]) -> list[int]:
@@ -608,6 +618,9 @@ class EmbeddedAgent:
                     f" It also resembles the {_KIND_WORDS[rival.entry.kind]} '{rival.entry.title}', "
                     "so confidence is capped for a human check."
                 )
+            elif category == "security":
+                confidence = min(confidence, RIVAL_CAP)
+                reason += " It was filed as a security ticket, so confidence is capped for a human check."
         return self._render(best, ranked, confidence, reason)
 
     def _query(self, issue_type: str, description: str) -> dict[str, float]:
@@ -644,7 +657,7 @@ class EmbeddedAgent:
         strength = 1 - math.exp(-scored.score / 6.0)
         known = [t for t in query if t in self._idf]
         explained = sum(self._idf[t] for t in scored.matched) / sum(self._idf[t] for t in known)
-        term_cap = {0: 0.0, 1: 0.55, 2: 0.85}.get(len(scored.matched), 1.0)
+        term_cap = {0: 0.0, 1: 0.45, 2: 0.85}.get(len(scored.matched), 1.0)
         confidence = strength * (0.6 + 0.4 * margin) * (0.75 + 0.25 * explained) + 0.25 * margin * strength
         return round(min(confidence, term_cap, 0.99), 3)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterator
+from itertools import pairwise
 from pathlib import Path
 
 import httpx
@@ -145,7 +146,7 @@ def test_failing_message_is_retried_then_poisoned(host: HostProcess, storage: Az
     attempts = [r for r in attempts if r["body"] == "fail"]
     assert [r["dequeue_count"] for r in attempts] == [1, 2, 3]  # maxDequeueCount 3
     times = [r.metadata["timestamp"] for r in attempts]
-    assert all((b - a).total_seconds() >= 0.9 for a, b in zip(times, times[1:]))  # visibilityTimeout 1 s
+    assert all((b - a).total_seconds() >= 0.9 for a, b in pairwise(times))  # visibilityTimeout 1 s
     assert "ValueError: asked to fail" in host.output()
 
 

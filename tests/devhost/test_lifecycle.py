@@ -54,7 +54,7 @@ def test_a_busy_port_is_a_clear_error(storage: Azurite) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         host = HostProcess(_env(storage), port=taken.getsockname()[1], app=APP)
-        with pytest.raises(RuntimeError, match="Cannot listen on 127.0.0.1"):
+        with pytest.raises(RuntimeError, match=r"Cannot listen on 127\.0\.0\.1"):
             host.start(timeout=30)
 
 

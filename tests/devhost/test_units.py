@@ -16,7 +16,8 @@ from devhost.settings import QueueOptions, load_host_json, load_local_settings, 
 from devhost.timers import Schedule
 from tests.devhost import sample_app
 
-ROUTER = Router([f for f in discover(sample_app.app) if f.kind == "httpTrigger"], "api")
+FUNCTIONS = discover(sample_app.app)  # get_functions() may run once per app: it rejects "duplicates" after
+ROUTER = Router([f for f in FUNCTIONS if f.kind == "httpTrigger"], "api")
 
 
 def routed(method: str, path: str) -> object:
@@ -58,7 +59,7 @@ def test_unsupported_route_syntax_fails_fast() -> None:
 
 
 def test_describe_lists_methods_urls_queues_and_schedules() -> None:
-    text = describe(discover(sample_app.app), "http://127.0.0.1:7071/api")
+    text = describe(FUNCTIONS, "http://127.0.0.1:7071/api")
     assert "echo: [POST] http://127.0.0.1:7071/api/echo\n" in text
     assert "on_slow_message: queueTrigger (queue: devhost-slow)" in text
 

@@ -72,7 +72,7 @@ def test_an_unhandled_error_reaches_sentry_tagged_and_scrubbed(capture: CaptureS
         AUTH_JWT_SECRET=SECRET, SENTRY_DSN=f"http://public@127.0.0.1:{port}/1", ENVIRONMENT="local"
     )
     assert observability.init_sentry(settings)
-    use_container(Container(settings=settings, tickets=BrokenRepository()))
+    use_container(Container.in_memory(settings, tickets=BrokenRepository()))
     bearer_token = token("alice")
     try:
         response = invoke(

@@ -206,7 +206,7 @@ def test_an_unexpected_error_gives_a_generic_500(settings: Settings) -> None:
         def get(self, ticket_id: int) -> None:
             raise RuntimeError("secret connection string AccountKey=abc")
 
-    use_container(Container(settings=settings, tickets=Exploding()))
+    use_container(Container.in_memory(settings, tickets=Exploding()))
     response = invoke("tickets_get", headers=ALICE, route={"id": "1"})
     assert response.status_code == 500
     assert "AccountKey" not in response.get_body().decode() and payload(response)["code"] == "internal_error"

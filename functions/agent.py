@@ -1,0 +1,80 @@
+"""The autonomous agent: process requests, the queue workers, and the admin controls."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import azure.functions as func
+from pydantic import ValidationError
+
+from functions.http import Call, endpoint, json_response
+from shared import observability
+from shared.container import get_container
+from shared.domain.models import ControlsUpdate, ProcessMessage, ProcessRequest
+from shared.errors import Forbidden
+from shared.storage.provision import AGENT_QUEUE, CHECK_QUEUE
+
+bp = func.Blueprint()
+
+
+@bp.function_name("agent_process")
+@bp.route(route="tickets/{id:int}/process", methods=["POST"])
+@endpoint
+def agent_process(call: Call) -> func.HttpResponse:
+    """POST /api/tickets/{id}/process/ — owner or staff; 202 queued, 200 skipped, 429 throttled."""
+    caller = call.caller
+    body = call.body(ProcessRequest, optional=True)
+    result, quota = call.container.process_service.request(caller, call.route_int("id"), body)
+    headers = quota.headers() if quota else None
+    return json_response(result, 202 if result["status"] == "queued" else 200, headers)
+
+
+@bp.function_name("agent_run")
+@bp.queue_trigger(arg_name="msg", queue_name=AGENT_QUEUE, connection="AzureWebJobsStorage")
+def agent_run(msg: func.QueueMessage, context: func.Context) -> None:
+    """Queue `agent-actions`: act on one ticket. Raising makes the host retry, then poison."""
+    with observability.invocation(_invocation(context), "agent_run"):
+        message = _parse(msg, ProcessMessage)
+        get_container().agent_worker.execute(message)
+
+
+@bp.function_name("agent_check")
+@bp.queue_trigger(arg_name="msg", queue_name=CHECK_QUEUE, connection="AzureWebJobsStorage")
+def agent_check(msg: func.QueueMessage, context: func.Context) -> None:
+    """Queue `agent-checks`: escalate a scheduled follow-up that is still unresolved."""
+    with observability.invocation(_invocation(context), "agent_check"):
+        body = json.loads(msg.get_body())
+        get_container().check_service.run(int(body["ticket_id"]), int(body["action_seq"]))
+
+
+@bp.function_name("agent_controls_get")
+@bp.route(route="agent/controls", methods=["GET"])
+@endpoint
+def agent_controls_get(call: Call) -> func.HttpResponse:
+    """GET /api/agent/controls/ — admin."""
+    if not call.caller.is_admin:
+        raise Forbidden("Only admins can see the agent controls.")
+    return json_response(call.container.controls.current())
+
+
+@bp.function_name("agent_controls_put")
+@bp.route(route="agent/controls", methods=["PUT"])
+@endpoint
+def agent_controls_put(call: Call) -> func.HttpResponse:
+    """PUT /api/agent/controls/ — admin; any of enabled, mode, rollout_percent, plus a reason."""
+    caller = call.caller
+    if not caller.is_admin:
+        raise Forbidden("Only admins can change the agent controls.")
+    return json_response(call.container.controls.update(caller, call.body(ControlsUpdate)))
+
+
+def _invocation(context: func.Context | None) -> str:
+    return getattr(context, "invocation_id", None) or str(uuid.uuid4())
+
+
+def _parse(msg: func.QueueMessage, model: type[ProcessMessage]) -> ProcessMessage:
+    try:
+        return model.model_validate_json(msg.get_body())
+    except ValidationError as exc:
+        raise ValueError(f"malformed message {msg.id}: {exc.error_count()} errors") from None

@@ -1,0 +1,144 @@
+"""What each autonomous action (and each deferral) does to a ticket, as pure functions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.domain.models import ActionType, HistoryEntry, Priority, Resolution, Status, Ticket
+
+AUTONOMOUS = frozenset(
+    {
+        ActionType.AUTO_RESOLVE,
+        ActionType.ESCALATE,
+        ActionType.ASSIGN_TO_TEAM,
+        ActionType.REQUEST_CLARIFICATION,
+        ActionType.SCHEDULE_FOLLOWUP,
+    }
+)
+AGENT = "autonomous_agent"
+SYSTEM = "system"
+DEFAULT_TEAM = "service-desk"
+
+CLARIFYING_QUESTIONS = [
+    "What exactly happens, and what error message (if any) do you see?",
+    "Which device, application or system is affected?",
+    "When did it start, and did anything change just before?",
+    "Is anyone else affected?",
+]
+
+
+def agent_summary(analysis: dict[str, Any], action: ActionType, now: datetime) -> dict[str, Any]:
+    """The `agent` field of a ticket: the last analysis and what was decided."""
+    return {
+        "confidence": analysis.get("confidence"),
+        "recommended_action": analysis.get("recommended_action"),
+        "reasoning": analysis.get("reasoning", ""),
+        "analysis": analysis.get("analysis", {}),
+        "solution": analysis.get("solution", {}),
+        "knowledge_base_entries": analysis.get("knowledge_base_entries", []),
+        "agent": analysis.get("agent", {}),
+        "decided_action": action.value,
+        "processed_at": now.isoformat(),
+    }
+
+
+def _changes(action: ActionType, analysis: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Ticket field updates and the action's parameters."""
+    details = analysis.get("analysis") or {}
+    solution = analysis.get("solution") or {}
+    team = details.get("suggested_team") or DEFAULT_TEAM
+    if action == ActionType.AUTO_RESOLVE:
+        resolution = Resolution(autonomous_action=action.value)
+        return {"status": Status.RESOLVED, "resolution": resolution}, {"solution": solution}
+    if action == ActionType.ESCALATE:
+        priority = Priority.CRITICAL if details.get("severity") == "critical" else Priority.HIGH
+        return {"status": Status.ESCALATED, "priority": priority, "assigned_team": team}, {
+            "priority": priority.value,
+            "team": team,
+        }
+    if action == ActionType.ASSIGN_TO_TEAM:
+        return {"status": Status.ASSIGNED, "assigned_team": team}, {"team": team}
+    if action == ActionType.REQUEST_CLARIFICATION:
+        questions = analysis.get("questions") or CLARIFYING_QUESTIONS
+        return {"status": Status.PENDING_CLARIFICATION}, {"questions": questions}
+    if action == ActionType.SCHEDULE_FOLLOWUP:
+        return {"status": Status.IN_PROGRESS}, {"solution": solution}
+    raise ValueError(f"{action} is not an autonomous action")
+
+
+def act(
+    ticket: Ticket,
+    action: ActionType,
+    analysis: dict[str, Any],
+    now: datetime,
+    provenance: dict[str, Any],
+) -> tuple[Ticket, HistoryEntry]:
+    """Apply an autonomous action: the changed ticket and its history entry."""
+    updates, params = _changes(action, analysis)
+    changed = ticket.model_copy(
+        update={
+            **updates,
+            "agent": agent_summary(analysis, action, now),
+            "agent_processed": True,
+            "updated_at": now,
+            "version": ticket.version + 1,
+        }
+    )
+    return changed, _entry(ticket, changed, action, AGENT, analysis, {**params, **provenance}, now, True)
+
+
+def defer(
+    ticket: Ticket,
+    reason: str,
+    decided: ActionType | None,
+    analysis: dict[str, Any] | None,
+    now: datetime,
+    provenance: dict[str, Any],
+) -> tuple[Ticket, HistoryEntry]:
+    """No autonomous change: the ticket goes to the human queue, saying why."""
+    updates: dict[str, Any] = {
+        "status": Status.OPEN,
+        "agent_processed": True,
+        "updated_at": now,
+        "version": ticket.version + 1,
+    }
+    if analysis is not None and decided is not None:
+        updates["agent"] = agent_summary(analysis, decided, now)
+    changed = ticket.model_copy(update=updates)
+    params = {"reason": reason, "decided_action": decided.value if decided else None, **provenance}
+    return changed, _entry(ticket, changed, ActionType.DEFER_TO_HUMAN, SYSTEM, analysis, params, now, False)
+
+
+def shadow(
+    ticket: Ticket, decided: ActionType, analysis: dict[str, Any], now: datetime, provenance: dict[str, Any]
+) -> tuple[Ticket, HistoryEntry]:
+    """Shadow mode: record what the agent would have done; the ticket itself stays as it is."""
+    changed = ticket.model_copy(update={"version": ticket.version + 1})
+    params = {"would_do": decided.value, **provenance}
+    return changed, _entry(ticket, changed, ActionType.SHADOW_DECISION, AGENT, analysis, params, now, False)
+
+
+def _entry(
+    before: Ticket,
+    after: Ticket,
+    action: ActionType,
+    by: str,
+    analysis: dict[str, Any] | None,
+    params: dict[str, Any],
+    now: datetime,
+    reversible: bool,
+) -> HistoryEntry:
+    return HistoryEntry(
+        ticket_id=before.id,
+        seq=after.version,
+        action_type=action,
+        executed_at=now,
+        executed_by=by,
+        confidence_score=(analysis or {}).get("confidence"),
+        agent_reasoning=(analysis or {}).get("reasoning", ""),
+        action_params=params,
+        before_state=before.state(),
+        after_state=after.state(),
+        rollback_possible=reversible,
+    )
