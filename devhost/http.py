@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 from devhost.functions import AppFunction, Invoker, log
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?\}$")
-_CONSTRAINTS: dict[str, Any] = {
+_CONSTRAINTS: dict[str, Callable[[str], bool]] = {
     "int": lambda v: re.fullmatch(r"[+-]?\d+", v) is not None and -(2**31) <= int(v) < 2**31,
     "long": lambda v: re.fullmatch(r"[+-]?\d+", v) is not None and -(2**63) <= int(v) < 2**63,
     "alpha": lambda v: re.fullmatch(r"[A-Za-z]+", v) is not None,

@@ -78,7 +78,9 @@ def controls_repo(request: pytest.FixtureRequest):  # type: ignore[no-untyped-de
 
 def test_controls_round_trip(controls_repo) -> None:  # type: ignore[no-untyped-def]
     assert controls_repo.get() is None
-    controls = AgentControls(enabled=False, mode=AgentMode.SHADOW, rollout_percent=10, reason="x", updated_by="a")
+    controls = AgentControls(
+        enabled=False, mode=AgentMode.SHADOW, rollout_percent=10, reason="x", updated_by="a"
+    )
     controls_repo.put(controls, {"by": "a"})
     assert controls_repo.get() == controls
 

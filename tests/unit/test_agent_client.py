@@ -54,10 +54,13 @@ class Clock:
         return self.now
 
 
+Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
+
+
 class Service:
     """A scripted agent service behind httpx.MockTransport; records every request."""
 
-    def __init__(self, *replies: httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]) -> None:
+    def __init__(self, *replies: Reply) -> None:
         self.replies = list(replies)
         self.requests: list[httpx.Request] = []
 
@@ -232,7 +235,8 @@ def test_an_answer_without_version_or_model_is_version_unknown_and_extras_are_ig
     ],
 )
 def test_an_invalid_answer_is_unavailable_without_retry(reply: httpx.Response) -> None:
-    service, sleeps = Service(reply), []
+    service = Service(reply)
+    sleeps: list[float] = []
     error = failure(client_for(service, sleeps=sleeps))
     assert error.reason == "invalid response"
     assert len(service.requests) == 1 and sleeps == []
@@ -242,7 +246,8 @@ def test_an_invalid_answer_is_unavailable_without_retry(reply: httpx.Response) -
 
 
 def test_two_server_errors_then_success_retries_with_growing_delays() -> None:
-    service, sleeps = Service(status(500), status(502), ok()), []
+    service = Service(status(500), status(502), ok())
+    sleeps: list[float] = []
     result = client_for(service, sleeps=sleeps).analyse(TICKET)
     assert result["confidence"] == 0.91
     assert len(service.requests) == 3
@@ -251,7 +256,8 @@ def test_two_server_errors_then_success_retries_with_growing_delays() -> None:
 
 
 def test_a_service_that_keeps_failing_is_unavailable_after_one_plus_retries_requests() -> None:
-    service, sleeps = Service(status(500)), []
+    service = Service(status(500))
+    sleeps: list[float] = []
     error = failure(client_for(service, retries=3, sleeps=sleeps))
     assert len(service.requests) == 4 and len(sleeps) == 3
     assert error.status_code == 500 and error.attempts == 4
@@ -284,7 +290,8 @@ def test_a_connection_error_is_retried() -> None:
 
 @pytest.mark.parametrize("code", [400, 401, 403, 404, 422])
 def test_a_client_error_is_not_retried(code: int) -> None:
-    service, sleeps = Service(status(code), ok()), []
+    service = Service(status(code), ok())
+    sleeps: list[float] = []
     error = failure(client_for(service, sleeps=sleeps))
     assert len(service.requests) == 1 and sleeps == []
     assert error.status_code == code and str(error) == f"agent service unavailable: HTTP {code}"
@@ -551,7 +558,7 @@ def collect(events: list[dict[str, Any]]) -> None:
         for item in envelope.items:
             event = item.get_event()
             if event is not None:
-                events.append(event)
+                events.append(dict(event))
 
 
 def test_a_failed_call_is_an_error_event_tagged_agent_api_without_the_key(
