@@ -15,7 +15,15 @@ from shared.auth import Authenticator
 from shared.config import Settings, get_settings
 from shared.domain.decision import Thresholds
 from shared.domain.models import AgentControls, AgentMode
-from shared.services.agent import AgentWorker, Analyser, CheckService, ProcessService, Queues, Telemetry, Timings
+from shared.services.agent import (
+    AgentWorker,
+    Analyser,
+    CheckService,
+    ProcessService,
+    Queues,
+    Telemetry,
+    Timings,
+)
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.throttle import Throttle
@@ -32,7 +40,12 @@ from shared.storage.ports import ActionCaps, ControlsRepository, MessageQueue, T
 from shared.storage.probe import StorageProbe
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.ratelimit import table_storage_uri
-from shared.storage.tables import TableActionCaps, TableControlsRepository, TableIdAllocator, TableTicketRepository
+from shared.storage.tables import (
+    TableActionCaps,
+    TableControlsRepository,
+    TableIdAllocator,
+    TableTicketRepository,
+)
 
 QUEUES = Queues(agent=names.AGENT_QUEUE, followups=names.FOLLOWUP_QUEUE, checks=names.CHECK_QUEUE)
 
@@ -45,7 +58,9 @@ def analyser_for(settings: Settings) -> Analyser:
     if settings.agent_api_url:
         from shared.agent.client import AgentApiClient
 
-        return AgentApiClient(settings.agent_api_url, settings.agent_api_key, settings.agent_api_timeout_seconds)
+        return AgentApiClient(
+            settings.agent_api_url, settings.agent_api_key, settings.agent_api_timeout_seconds
+        )
     return EmbeddedAgent()
 
 
@@ -54,7 +69,10 @@ def rate_limit_storage(settings: Settings) -> Storage:
     options: dict[str, Any] = {}
     if uri.startswith("azuretables://"):
         options["connection_string"] = StorageClients(settings.storage_connection).connection_string
-    return storage_from_string(uri, **options)
+    storage = storage_from_string(uri, **options)
+    if not isinstance(storage, Storage):
+        raise ValueError(f"RATELIMIT_STORAGE_URI {uri!r} names an async storage; use a synchronous one")
+    return storage
 
 
 @dataclass

@@ -124,7 +124,9 @@ def set_user(user_id: str) -> None:
 class SentryTelemetry:
     """Autonomous actions as Sentry data: tags for alert rules, `agent.confidence` as a metric."""
 
-    def action(self, ticket_id: int, action_type: str, confidence: float | None, level: str, outcome: str) -> None:
+    def action(
+        self, ticket_id: int, action_type: str, confidence: float | None, level: str, outcome: str
+    ) -> None:
         tags = {
             "component": "autonomous_agent",
             "action_type": action_type,

@@ -19,6 +19,8 @@ import httpx
 import sentry_sdk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from shared import errors
+
 logger = logging.getLogger("resolvemeq.agent_api")
 
 REQUEST_KEYS = ("ticket_id", "issue_type", "description", "category", "tags", "user")
@@ -30,7 +32,7 @@ JITTER = 0.5
 BreakerState = Literal["closed", "open", "half_open"]
 
 
-class AgentUnavailable(Exception):
+class AgentUnavailable(errors.AgentUnavailable):
     """The agent service could not give an answer (after retries, or the breaker is open)."""
 
     def __init__(self, reason: str, *, status_code: int | None = None, attempts: int = 0) -> None:
@@ -203,7 +205,7 @@ def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> dict[str, An
         },
         "solution": {
             "steps": list(response.solution.steps),
-            "estimated_time": response.solution.estimated_time,
+            "estimated_time": response.solution.estimated_time or "unknown",
             "success_probability": float(response.solution.success_probability),
         },
         "knowledge_base_entries": [],

@@ -19,8 +19,9 @@ import json
 import math
 import re
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from itertools import product
+from itertools import pairwise, product
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ RIVAL_CAP = 0.7
 # Floors for rule matches: a rule is explicit evidence, independent of wording.
 INCIDENT_RULE_FLOOR = 0.85
 SERVICE_RULE_FLOOR = 0.82
+# An incident that is only the closest text match (no rule) is still escalated from this confidence.
+INCIDENT_SIMILARITY_MIN = 0.35
 # Maximum distance, in tokens, between the parts of one trigger rule.
 RULE_WINDOW = 12
 # Long descriptions are cut: the first part of a ticket carries the problem.
@@ -53,267 +56,35 @@ _BM25_B = 0.5
 _FIELD_WEIGHTS = {"title": 2, "keywords": 2, "examples": 1}
 _ISSUE_TYPE_WEIGHT = 1.3
 _CATEGORY_BOOST = 1.15
+# Score at which evidence reaches 1 - 1/e; and the most a one- or two-term match can be trusted.
+_SCORE_SCALE = 6.0
+_TERM_CAPS = {1: 0.45, 2: 0.85}
 
 _STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "the",
-        "and",
-        "or",
-        "but",
-        "if",
-        "then",
-        "so",
-        "to",
-        "of",
-        "in",
-        "on",
-        "at",
-        "by",
-        "for",
-        "with",
-        "from",
-        "into",
-        "onto",
-        "about",
-        "as",
-        "is",
-        "are",
-        "was",
-        "were",
-        "be",
-        "been",
-        "being",
-        "am",
-        "do",
-        "does",
-        "did",
-        "doing",
-        "have",
-        "has",
-        "had",
-        "having",
-        "i",
-        "me",
-        "my",
-        "mine",
-        "myself",
-        "we",
-        "us",
-        "our",
-        "ours",
-        "you",
-        "your",
-        "he",
-        "him",
-        "his",
-        "she",
-        "her",
-        "they",
-        "them",
-        "their",
-        "it",
-        "its",
-        "this",
-        "that",
-        "these",
-        "those",
-        "there",
-        "here",
-        "what",
-        "which",
-        "who",
-        "whom",
-        "when",
-        "where",
-        "why",
-        "how",
-        "can",
-        "could",
-        "would",
-        "should",
-        "will",
-        "shall",
-        "may",
-        "might",
-        "must",
-        "also",
-        "just",
-        "very",
-        "really",
-        "quite",
-        "even",
-        "again",
-        "all",
-        "any",
-        "some",
-        "every",
-        "each",
-        "other",
-        "such",
-        "only",
-        "own",
-        "same",
-        "than",
-        "too",
-        "out",
-        "over",
-        "under",
-        "off",
-        "now",
-        "please",
-        "pls",
-        "plz",
-        "hi",
-        "hello",
-        "hey",
-        "thanks",
-        "thank",
-        "regards",
-        "cheers",
-        "dear",
-        "im",
-        "ive",
-        "id",
-        "ill",
-        "youre",
-        "get",
-        "gets",
-        "got",
-        "getting",
-        "since",
-        "after",
-        "before",
-        "while",
-        "because",
-        "until",
-        "whenever",
-        "though",
-        "although",
-        "yet",
-        "let",
-        "lets",
-        "one",
-        "ones",
-        "like",
-        "much",
-        "many",
-        "more",
-        "most",
-        "another",
-        "way",
-        "microsoft",
-        "ms",
-        "via",
-        "per",
-        "no",
-        "not",
-        "nor",
-        "dont",
-        "doesnt",
-        "didnt",
-        "isnt",
-        "arent",
-        "wasnt",
-        "werent",
-        "cant",
-        "wont",
-        "couldnt",
-        "wouldnt",
-        "shouldnt",
-        "hasnt",
-        "havent",
-        "hadnt",
-        "never",
-    ]
+    """
+    a an the and or but if then so to of in on at by for with from into onto about as is are was were be
+    been being am do does did doing have has had having i me my mine myself we us our ours you your he him
+    his she her they them their it its this that these those there here what which who whom when where why
+    how can could would should will shall may might must also just very really quite even again all any
+    some every each other such only own same than too out over under off now please pls plz hi hello hey
+    thanks thank regards cheers dear im ive id ill youre get gets got getting since after before while
+    because until whenever though although yet let lets one ones like much many more most another way
+    microsoft ms via per no not nor dont doesnt didnt isnt arent wasnt werent cant wont couldnt wouldnt
+    shouldnt hasnt havent hadnt never
+    """.split()  # noqa: SIM905 - a word list reads better as text
 )
 
 # Words that carry no information about *which* problem a ticket is: they are dropped before matching,
 # so "it doesn't work, please help asap" has nothing left to match and is sent back for clarification.
 _GENERIC = frozenset(
-    [
-        "problem",
-        "problems",
-        "issue",
-        "issues",
-        "error",
-        "errors",
-        "help",
-        "helps",
-        "helping",
-        "work",
-        "works",
-        "worked",
-        "working",
-        "fix",
-        "fixed",
-        "fixing",
-        "thing",
-        "things",
-        "stuff",
-        "something",
-        "anything",
-        "everything",
-        "nothing",
-        "wrong",
-        "trouble",
-        "asap",
-        "urgent",
-        "urgently",
-        "weird",
-        "strange",
-        "odd",
-        "need",
-        "needs",
-        "needed",
-        "want",
-        "wants",
-        "wanted",
-        "able",
-        "unable",
-        "use",
-        "used",
-        "using",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "morning",
-        "afternoon",
-        "evening",
-        "week",
-        "time",
-        "times",
-        "day",
-        "days",
-        "always",
-        "sometimes",
-        "suddenly",
-        "anymore",
-        "somehow",
-        "someone",
-        "anyone",
-        "everyone",
-        "support",
-        "request",
-        "issue",
-        "ticket",
-        "sort",
-        "kind",
-        "bit",
-        "lot",
-        "sure",
-        "know",
-        "think",
-        "seems",
-        "seem",
-        "see",
-        "look",
-        "looks",
-        "try",
-        "tried",
-        "trying",
-    ]
+    """
+    problem problems issue issues error errors help helps helping work works worked working fix fixed
+    fixing thing things stuff something anything everything nothing wrong trouble asap urgent urgently
+    weird strange odd need needs needed want wants wanted able unable use used using today yesterday
+    tomorrow morning afternoon evening week time times day days always sometimes suddenly anymore
+    somehow someone anyone everyone support request ticket sort kind bit lot sure know think seems seem
+    see look looks try tried trying
+    """.split()  # noqa: SIM905
 )
 
 # Raw word -> canonical word, applied before stemming.
@@ -397,7 +168,7 @@ _DOUBLE_CONSONANT = re.compile(r"([b-df-hj-km-np-rtv-xz])\1$")
 
 
 def stem(word: str) -> str:
-    """A deliberately small suffix stripper: enough to merge plural/tense variants."""
+    """A deliberately small suffix stripper: enough to merge plural and tense variants."""
     if len(word) > 4 and word.endswith("ies"):
         word = word[:-3] + "y"
     elif word.endswith("sses"):
@@ -408,10 +179,10 @@ def stem(word: str) -> str:
     if (
         (word.endswith("ation") and len(word) > 6)
         or (word.endswith("tion") and len(word) > 5)
-        or (word.endswith("ing") and len(word) - 3 >= 3)
+        or (word.endswith("ing") and len(word) >= 6)
     ):
         word = word[:-3]
-    elif (word.endswith("ed") and len(word) - 2 >= 3) or (word.endswith("ly") and len(word) - 2 >= 4):
+    elif (word.endswith("ed") and len(word) >= 5) or (word.endswith("ly") and len(word) >= 6):
         word = word[:-2]
     if word != base:
         word = _DOUBLE_CONSONANT.sub(r"\1", word)
@@ -420,26 +191,36 @@ def stem(word: str) -> str:
     return word
 
 
-def tokenize(text: str) -> list[str]:
-    """Every word of `text`, normalised (lowercase, phrases, synonyms, stems); stopwords kept."""
+def normalise(text: str) -> list[tuple[str, str]]:
+    """Every word of `text` as (token, surface word): lowercased, phrases joined, synonyms, stems.
+
+    Stopwords are kept (as themselves): trigger rules need "not me" and "no one".
+    """
     text = _APOSTROPHE.sub(r"\1\2", text.lower()[:MAX_CHARS])
     for pattern, replacement in _PHRASES:
         text = pattern.sub(replacement, text)
-    tokens = []
+    words = []
     for raw in _TOKEN.findall(text):
         if len(raw) < 2:
             continue
         word = _SYNONYMS.get(raw, raw)
-        tokens.append(word if word in _STOPWORDS else stem(word))
-    return tokens
+        words.append((word if word in _STOPWORDS else stem(word), raw))
+    return words
 
 
-_STEMMED_GENERIC = frozenset(stem(word) for word in _GENERIC) | _GENERIC
+def tokenize(text: str) -> list[str]:
+    return [token for token, _ in normalise(text)]
 
 
-def content_terms(tokens: list[str]) -> list[str]:
-    """The tokens that say what the problem is: no stopwords, no generic helpdesk words."""
-    return [t for t in tokens if t not in _STOPWORDS and t not in _STEMMED_GENERIC]
+_STEMMED_GENERIC = _GENERIC | frozenset(stem(word) for word in _GENERIC)
+
+
+def is_content(token: str) -> bool:
+    """Whether a token says something about what the problem is."""
+    return token not in _STOPWORDS and token not in _STEMMED_GENERIC
+
+
+Phrase = tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -447,12 +228,12 @@ class Rule:
     """A trigger such as ``"lost|left + laptop|phone ! connection"`` or ``"need > new > laptop"``.
 
     It matches when one alternative of every group occurs within RULE_WINDOW tokens (in the written
-    order when the groups are separated by ``>``) and no excluded phrase occurs anywhere.
+    order when the groups are separated by ``>``) and no excluded phrase occurs anywhere in the ticket.
     """
 
     source: str
-    groups: tuple[tuple[tuple[str, ...], ...], ...]
-    exclude: tuple[tuple[str, ...], ...]
+    groups: tuple[tuple[Phrase, ...], ...]
+    exclude: tuple[Phrase, ...]
     ordered: bool
 
     @classmethod
@@ -462,39 +243,41 @@ class Rule:
         if ordered and "+" in positive:
             raise ValueError(f"rule {source!r} mixes '+' and '>'")
 
-        def alternatives(part: str) -> tuple[tuple[str, ...], ...]:
-            phrases = (tuple(tokenize(alt)) for alt in part.split("|"))
-            return tuple(p for p in phrases if p)
+        def alternatives(part: str) -> tuple[Phrase, ...]:
+            return tuple(phrase for alt in part.split("|") if (phrase := tuple(tokenize(alt))))
 
         groups = tuple(alternatives(part) for part in positive.split(">" if ordered else "+"))
         if not all(groups):
             raise ValueError(f"empty group in rule {source!r}")
-        return cls(source, groups, alternatives(negative) if negative.strip() else (), ordered)
+        return cls(source, groups, alternatives(negative), ordered)
 
-    def matches(self, tokens: list[str]) -> bool:
+    def match(self, tokens: list[str]) -> list[tuple[int, int]] | None:
+        """The (start, end) token span of each group, or None when the rule does not match."""
         if any(_positions(tokens, phrase) for phrase in self.exclude):
-            return False
-        spans: list[list[tuple[int, int]]] = []
+            return None
+        candidates = []
         for group in self.groups:
-            found = [(start, start + len(phrase)) for phrase in group for start in _positions(tokens, phrase)]
+            found = sorted((start, start + len(p)) for p in group for start in _positions(tokens, p))
             if not found:
-                return False
-            spans.append(found[:20])
-        return any(self._fits(combo) for combo in product(*spans))
+                return None
+            candidates.append(found[:20])
+        return next((list(combo) for combo in product(*candidates) if self._fits(combo)), None)
 
     def _fits(self, combo: tuple[tuple[int, int], ...]) -> bool:
-        if self.ordered and any(nxt[0] < prev[1] for prev, nxt in zip(combo, combo[1:])):
+        if self.ordered and any(nxt[0] < prev[1] for prev, nxt in pairwise(combo)):
             return False
         return max(end for _, end in combo) - min(start for start, _ in combo) <= RULE_WINDOW
 
 
-def _positions(tokens: list[str], phrase: tuple[str, ...]) -> list[int]:
+def _positions(tokens: list[str], phrase: Phrase) -> list[int]:
     n = len(phrase)
     return [i for i in range(len(tokens) - n + 1) if tuple(tokens[i : i + n]) == phrase]
 
 
 @dataclass(frozen=True)
 class Entry:
+    """One knowledge-base entry, with its text indexed as weighted term counts."""
+
     id: str
     title: str
     category: str
@@ -511,20 +294,20 @@ class Entry:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> Entry:
+        """Raises ValueError (or KeyError for a missing field) on an invalid entry."""
         entry_id = raw["id"]
         for field, allowed in (("kind", KINDS), ("severity", SEVERITIES), ("complexity", COMPLEXITIES)):
             if raw[field] not in allowed:
                 raise ValueError(f"{entry_id}: {field} must be one of {allowed}")
         if raw["kind"] == "incident" and raw["severity"] not in ("high", "critical"):
             raise ValueError(f"{entry_id}: an incident must be high or critical")
-        if not raw["steps"]:
-            raise ValueError(f"{entry_id}: no solution steps")
+        if not raw["steps"] or not 0 <= raw["success_probability"] <= 1:
+            raise ValueError(f"{entry_id}: needs steps and a success probability in [0, 1]")
         terms: Counter[str] = Counter()
-        fields = {"title": [raw["title"]], "keywords": raw["keywords"], "examples": raw["examples"]}
-        for name, texts in fields.items():
+        for field, weight in _FIELD_WEIGHTS.items():
+            texts = [raw[field]] if isinstance(raw[field], str) else raw[field]
             for text in texts:
-                for term in content_terms(tokenize(text)):
-                    terms[term] += _FIELD_WEIGHTS[name]
+                terms.update({token: weight for token in tokenize(text) if is_content(token)})
         return cls(
             id=entry_id,
             title=raw["title"],
@@ -541,9 +324,6 @@ class Entry:
             terms=terms,
         )
 
-    def triggered_by(self, tokens: list[str]) -> Rule | None:
-        return next((rule for rule in self.rules if rule.matches(tokens)), None)
-
 
 @dataclass(frozen=True)
 class _Scored:
@@ -552,123 +332,134 @@ class _Scored:
     matched: tuple[str, ...]
 
 
+@dataclass(frozen=True)
+class _Ticket:
+    category: str
+    tokens: list[str]
+    surface: dict[str, str]
+    query: dict[str, float]
+
+    def words(self, tokens: Iterable[str]) -> str:
+        return ", ".join(f"'{self.surface.get(token, token)}'" for token in tokens)
+
+
 class EmbeddedAgent:
-    """Analyses a helpdesk ticket against the knowledge base; same ticket in, same analysis out."""
+    """Analyses a helpdesk ticket against the knowledge base; the same ticket always gets the same analysis.
+
+    The knowledge base is read once, here; construction raises ValueError on an invalid one.
+    """
 
     def __init__(self, kb_path: Path | None = None) -> None:
         raw = json.loads((kb_path or DEFAULT_KB_PATH).read_text(encoding="utf-8"))
         self.version: str = raw["version"]
         self.entries: tuple[Entry, ...] = tuple(Entry.from_json(item) for item in raw["entries"])
-        ids = [entry.id for entry in self.entries]
-        if len(set(ids)) != len(ids):
-            raise ValueError("duplicate knowledge-base entry id")
+        if not self.entries or len({e.id for e in self.entries}) != len(self.entries):
+            raise ValueError("the knowledge base needs entries with distinct ids")
         n = len(self.entries)
         document_frequency = Counter(term for entry in self.entries for term in entry.terms)
         self._idf = {
             term: math.log(1 + (n - df + 0.5) / (df + 0.5)) for term, df in document_frequency.items()
         }
-        self._avg_length = sum(sum(e.terms.values()) for e in self.entries) / max(n, 1)
+        self._avg_length = sum(sum(e.terms.values()) for e in self.entries) / n
 
     def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        issue_type = str(ticket.get("issue_type") or "")
-        description = str(ticket.get("description") or "")
-        category = str(ticket.get("category") or "other")
-        tokens = tokenize(f"{issue_type} . {description}")
-        query = self._query(issue_type, description)
-        ranked = self._rank(query, category)
+        parsed = self._parse(ticket)
+        ranked = self._rank(parsed)
+        for kind, floor in (("incident", INCIDENT_RULE_FLOOR), ("service_request", SERVICE_RULE_FLOOR)):
+            for scored in ranked:
+                if scored.entry.kind != kind:
+                    continue
+                spans = next((s for rule in scored.entry.rules if (s := rule.match(parsed.tokens))), None)
+                if spans is not None:
+                    said = parsed.words(t for start, end in spans for t in parsed.tokens[start:end])
+                    reason = (
+                        f"Treated as {_KIND_WORDS[kind]}: the ticket mentions {said}, which identifies "
+                        f"'{scored.entry.title}' ({scored.entry.id})."
+                    )
+                    confidence = max(floor, self._confidence(scored, ranked, parsed))
+                    return self._render(scored, ranked, confidence, reason)
 
-        for kind in ("incident", "service_request"):
-            hits = [
-                (s, rule) for s in ranked if s.entry.kind == kind for rule in [s.entry.triggered_by(tokens)]
-            ]
-            hits = [(s, rule) for s, rule in hits if rule is not None]
-            if hits:
-                scored, rule = hits[0]
-                floor = INCIDENT_RULE_FLOOR if kind == "incident" else SERVICE_RULE_FLOOR
-                confidence = max(floor, self._confidence(scored, ranked, query))
-                reason = (
-                    f"The ticket matches the {_KIND_WORDS[kind]} rule '{rule.source.split('!')[0].strip()}' "
-                    f"of knowledge-base entry '{scored.entry.title}' ({scored.entry.id})."
-                )
-                return self._render(scored, ranked, confidence, reason)
-
-        if not ranked or ranked[0].score <= 0:
-            return self._clarify(ranked, category, 0.05, "No knowledge-base entry shares a term with it.")
         best = ranked[0]
-        confidence = self._confidence(best, ranked, query)
-        terms = ", ".join(best.matched)
-        if best.entry.kind == "incident" and confidence >= CLARIFY_BELOW * 0.7:
-            reason = f"It resembles the incident '{best.entry.title}' ({best.entry.id}) on the terms {terms}."
+        if best.score <= 0:
+            return self._clarify(ranked, parsed, 0.05, "No knowledge-base entry shares a term with it.")
+        confidence = self._confidence(best, ranked, parsed)
+        terms = parsed.words(best.matched)
+        if best.entry.kind == "incident" and confidence >= INCIDENT_SIMILARITY_MIN:
+            reason = f"It resembles the incident '{best.entry.title}' ({best.entry.id}) on the words {terms}."
             return self._render(best, ranked, confidence, reason)
         if confidence < CLARIFY_BELOW:
-            return self._clarify(
-                ranked,
-                category,
-                confidence,
-                f"The closest entry, '{best.entry.title}', shares only the terms {terms}.",
-            )
-        reason = (
-            f"It matches knowledge-base entry '{best.entry.title}' ({best.entry.id}) on the terms {terms}."
-        )
+            why = f"The closest entry, '{best.entry.title}', shares only the words {terms}."
+            return self._clarify(ranked, parsed, confidence, why)
+        reason = f"It matches '{best.entry.title}' ({best.entry.id}) on the words {terms}."
         if best.entry.kind == "fix":
             rival = next((s for s in ranked[1:] if s.entry.kind != "fix"), None)
             if rival is not None and rival.score >= RIVAL_RATIO * best.score:
                 confidence = min(confidence, RIVAL_CAP)
                 reason += (
                     f" It also resembles the {_KIND_WORDS[rival.entry.kind]} '{rival.entry.title}', "
-                    "so confidence is capped for a human check."
+                    "so a person should check before it is closed."
                 )
-            elif category == "security":
+            elif parsed.category == "security":
                 confidence = min(confidence, RIVAL_CAP)
-                reason += " It was filed as a security ticket, so confidence is capped for a human check."
+                reason += " It was filed as a security ticket, so a person should check before it is closed."
         return self._render(best, ranked, confidence, reason)
 
-    def _query(self, issue_type: str, description: str) -> dict[str, float]:
-        query: dict[str, float] = {}
-        for term in content_terms(tokenize(description)):
-            query[term] = 1.0
-        for term in content_terms(tokenize(issue_type)):
-            query[term] = _ISSUE_TYPE_WEIGHT
-        return query
+    @staticmethod
+    def _parse(ticket: dict[str, Any]) -> _Ticket:
+        issue_type = normalise(str(ticket.get("issue_type") or ""))
+        description = normalise(str(ticket.get("description") or ""))
+        query = {token: 1.0 for token, _ in description if is_content(token)}
+        query.update({token: _ISSUE_TYPE_WEIGHT for token, _ in issue_type if is_content(token)})
+        words = [*issue_type, ("", ""), *description]  # the gap keeps rules from spanning the two fields
+        surface: dict[str, str] = {}
+        for token, raw in words:
+            surface.setdefault(token, raw)
+        return _Ticket(
+            category=str(ticket.get("category") or "other"),
+            tokens=[token for token, _ in words],
+            surface=surface,
+            query=query,
+        )
 
-    def _rank(self, query: dict[str, float], category: str) -> list[_Scored]:
-        scored = []
+    def _rank(self, ticket: _Ticket) -> list[_Scored]:
+        """Every entry with its BM25 score, best first (ties by id, so the order is stable)."""
+        ranked = []
         for entry in self.entries:
             length_norm = _BM25_K1 * (1 - _BM25_B + _BM25_B * sum(entry.terms.values()) / self._avg_length)
             score = 0.0
             matched = []
-            for term, weight in query.items():
+            for term, weight in ticket.query.items():
                 tf = entry.terms.get(term, 0)
                 if tf:
                     score += weight * self._idf[term] * tf * (_BM25_K1 + 1) / (tf + length_norm)
                     matched.append(term)
-            if score and category in entry.ticket_categories:
+            if score and ticket.category in entry.ticket_categories:
                 score *= _CATEGORY_BOOST
-            scored.append(_Scored(entry, score, tuple(sorted(matched))))
-        scored.sort(key=lambda s: (-s.score, s.entry.id))
-        return scored
+            ranked.append(_Scored(entry, score, tuple(sorted(matched))))
+        ranked.sort(key=lambda s: (-s.score, s.entry.id))
+        return ranked
 
-    def _confidence(self, scored: _Scored, ranked: list[_Scored], query: dict[str, float]) -> float:
-        """Evidence (score, distinct matched terms, share of the ticket explained) times separation."""
+    def _confidence(self, scored: _Scored, ranked: list[_Scored], ticket: _Ticket) -> float:
+        """Evidence (score, distinct matched terms, share of the ticket explained) and separation."""
         if scored.score <= 0:
             return 0.0
-        runner_up = next((s.score for s in ranked if s.entry.id != scored.entry.id), 0.0)
+        runner_up = next((s.score for s in ranked if s is not scored), 0.0)
         margin = max(0.0, (scored.score - runner_up) / scored.score)
-        strength = 1 - math.exp(-scored.score / 6.0)
-        known = [t for t in query if t in self._idf]
-        explained = sum(self._idf[t] for t in scored.matched) / sum(self._idf[t] for t in known)
-        term_cap = {0: 0.0, 1: 0.45, 2: 0.85}.get(len(scored.matched), 1.0)
-        confidence = strength * (0.6 + 0.4 * margin) * (0.75 + 0.25 * explained) + 0.25 * margin * strength
-        return round(min(confidence, term_cap, 0.99), 3)
+        strength = 1 - math.exp(-scored.score / _SCORE_SCALE)
+        known = sum(self._idf[t] for t in ticket.query if t in self._idf)
+        explained = sum(self._idf[t] for t in scored.matched) / known
+        confidence = strength * ((0.6 + 0.4 * margin) * (0.75 + 0.25 * explained) + 0.25 * margin)
+        term_cap = _TERM_CAPS.get(len(scored.matched), 0.99)
+        return round(min(confidence, term_cap), 3)
 
     def _render(
         self, scored: _Scored, ranked: list[_Scored], confidence: float, reason: str
     ) -> dict[str, Any]:
         entry = scored.entry
-        action = _ACTIONS[entry.kind]
+        related = [s.entry.id for s in ranked if s.score > 0 and s is not scored][:2]
         return {
             "confidence": round(confidence, 3),
-            "recommended_action": action,
+            "recommended_action": _ACTIONS[entry.kind],
             "reasoning": reason,
             "analysis": {
                 "severity": entry.severity,
@@ -681,20 +472,20 @@ class EmbeddedAgent:
                 "estimated_time": entry.estimated_time,
                 "success_probability": entry.success_probability,
             },
-            "knowledge_base_entries": [entry.id]
-            + [s.entry.id for s in ranked if s.score > 0 and s is not scored][:2],
+            "knowledge_base_entries": [entry.id, *related],
             "agent": {"kind": AGENT_KIND, "version": self.version},
         }
 
-    def _clarify(self, ranked: list[_Scored], category: str, confidence: float, why: str) -> dict[str, Any]:
-        security = category == "security"
+    def _clarify(self, ranked: list[_Scored], ticket: _Ticket, confidence: float, why: str) -> dict[str, Any]:
+        # A vague ticket filed as security stays critical, so the decision table escalates it.
+        security = ticket.category == "security"
         return {
             "confidence": round(min(confidence, CLARIFY_BELOW - 0.01), 3),
             "recommended_action": "request_clarification",
             "reasoning": f"The ticket is too vague to act on. {why}",
             "analysis": {
                 "severity": "high" if security else "medium",
-                "category": category,
+                "category": ticket.category,
                 "suggested_team": "Security Operations" if security else "Service Desk",
                 "complexity": "medium",
             },
@@ -709,7 +500,7 @@ class EmbeddedAgent:
 
 
 _ACTIONS = {"fix": "auto_resolve", "service_request": "assign_to_team", "incident": "escalate"}
-_KIND_WORDS = {"fix": "known problem", "service_request": "service request", "incident": "incident"}
+_KIND_WORDS = {"fix": "a known problem", "service_request": "a service request", "incident": "an incident"}
 _CLARIFYING_QUESTIONS = (
     "Which device, application or service is affected?",
     "What exactly happens? Please copy the exact error message or attach a screenshot.",

@@ -29,7 +29,7 @@ _sent_lock = threading.Lock()
 _sent_total = 0
 
 
-def _count_request(_request: Any) -> None:
+def count_request(_request: Any) -> None:
     global _sent_total
     with _sent_lock:
         _sent_total += 1
@@ -56,20 +56,20 @@ class StorageClients:
     @cached_property
     def table_service(self) -> TableServiceClient:
         return TableServiceClient.from_connection_string(
-            self.connection_string, raw_request_hook=_count_request
+            self.connection_string, raw_request_hook=count_request
         )
 
     @cached_property
     def queue_service(self) -> QueueServiceClient:
         return QueueServiceClient.from_connection_string(
-            self.connection_string, raw_request_hook=_count_request
+            self.connection_string, raw_request_hook=count_request
         )
 
     def table(self, name: str) -> TableClient:
         with self._lock:
             if name not in self._tables:
                 self._tables[name] = TableClient.from_connection_string(
-                    self.connection_string, name, raw_request_hook=_count_request
+                    self.connection_string, name, raw_request_hook=count_request
                 )
             return self._tables[name]
 
@@ -82,6 +82,6 @@ class StorageClients:
                     name,
                     message_encode_policy=TextBase64EncodePolicy(),
                     message_decode_policy=TextBase64DecodePolicy(),
-                    raw_request_hook=_count_request,
+                    raw_request_hook=count_request,
                 )
             return self._queues[name]

@@ -25,6 +25,7 @@ import re
 import threading
 import time
 import urllib.parse
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
@@ -40,6 +41,8 @@ from azure.data.tables import TableClient, TableEntity, UpdateMode
 from limits.errors import ConfigurationError
 from limits.storage import Storage
 
+from shared.storage.clients import count_request
+
 __all__ = [
     "CONNECTION_STRING_ENV",
     "DEFAULT_TABLE",
@@ -54,6 +57,8 @@ DEFAULT_TABLE = "ratelimits"
 CONNECTION_STRING_ENV = "AzureWebJobsStorage"
 ROW_KEY = "c"
 DEFAULT_MAX_RETRIES = 50
+SEEN_LIMIT = 10_000  # windows remembered per instance (LRU), to skip the read before a write
+Window = tuple[int, float, str]  # count, end (epoch seconds), ETag
 _TABLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9]{2,62}$")
 
 
@@ -129,6 +134,7 @@ class AzureTableStorage(Storage):
         self._clock: Callable[[], float] = clock or time.time
         self._client_lock = threading.Lock()
         self._client: TableClient | None = None
+        self._seen: OrderedDict[str, Window] = OrderedDict()
         super().__init__(uri, wrap_exceptions=wrap_exceptions, **options)
 
     # -- plumbing ---------------------------------------------------------------------------------
@@ -155,7 +161,9 @@ class AzureTableStorage(Storage):
             return client
         with self._client_lock:
             if self._client is None:
-                created = TableClient.from_connection_string(self._connection_string, self.table_name)
+                created = TableClient.from_connection_string(
+                    self._connection_string, self.table_name, raw_request_hook=count_request
+                )
                 try:
                     created.create_table()
                 except ResourceExistsError:
@@ -183,59 +191,61 @@ class AzureTableStorage(Storage):
     def incr(self, key: str, expiry: float, amount: int = 1) -> int:
         """Add ``amount`` to the key's window (starting a new ``expiry``-second window if none is live).
 
-        Returns the count after this increment. Costs two round trips when uncontended (read, then
-        conditional write); each lost race costs two more.
+        Returns the count after this increment. The write is conditional on the version this
+        instance saw last, so an uncontended increment is one round trip; a lost race costs a
+        read and another try.
         """
-        partition = partition_key_for(key)
+        entity = {"PartitionKey": partition_key_for(key), "RowKey": ROW_KEY, "Key": key}
         client = self.client
         for attempt in range(self.max_retries):
             if attempt:
                 self._backoff(attempt)
-            entity = self._read(key)
+            window = (self._remembered(key) if attempt == 0 else None) or self._read_window(key)
             now = self._clock()
-            if entity is None:
-                count, expires_at = amount, now + expiry
-                try:
-                    client.create_entity(
-                        {
-                            "PartitionKey": partition,
-                            "RowKey": ROW_KEY,
-                            "Key": key,
-                            "Count": count,
-                            "ExpiresAt": float(expires_at),
-                        }
-                    )
-                except ResourceExistsError:
-                    continue  # someone else created it first: re-read and increment theirs
-                return count
-            if float(entity["ExpiresAt"]) <= now:
+            if window is None or window[1] <= now:
                 count, expires_at = amount, now + expiry
             else:
-                count, expires_at = int(entity["Count"]) + amount, float(entity["ExpiresAt"])
+                count, expires_at = window[0] + amount, window[1]
+            props = {**entity, "Count": count, "ExpiresAt": float(expires_at)}
             try:
-                client.update_entity(
-                    {
-                        "PartitionKey": partition,
-                        "RowKey": ROW_KEY,
-                        "Key": key,
-                        "Count": count,
-                        "ExpiresAt": float(expires_at),
-                    },
-                    mode=UpdateMode.REPLACE,
-                    etag=entity.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-            except (ResourceModifiedError, ResourceNotFoundError):
-                continue  # 412: changed since our read; 404: cleared since our read. Re-read.
+                if window is None:
+                    meta = client.create_entity(props)
+                else:
+                    meta = client.update_entity(
+                        props,
+                        mode=UpdateMode.REPLACE,
+                        etag=window[2],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                continue  # created, changed or cleared since we looked: look again
             except HttpResponseError as exc:
-                if _status(exc) in (404, 412):
+                if _status(exc) in (404, 409, 412):
                     continue
                 raise
+            self._remember(key, (count, expires_at, meta["etag"]))
             return count
         raise RateLimitContentionError(
             f"rate-limit counter {key!r} in table {self.table_name!r}: "
             f"gave up after {self.max_retries} conflicting attempts"
         )
+
+    def _read_window(self, key: str) -> Window | None:
+        entity = self._read(key)
+        if entity is None:
+            return None
+        return int(entity["Count"]), float(entity["ExpiresAt"]), str(entity.metadata["etag"])
+
+    def _remembered(self, key: str) -> Window | None:
+        with self._client_lock:
+            return self._seen.get(key)
+
+    def _remember(self, key: str, window: Window) -> None:
+        with self._client_lock:
+            self._seen[key] = window
+            self._seen.move_to_end(key)
+            while len(self._seen) > SEEN_LIMIT:
+                self._seen.popitem(last=False)
 
     def get(self, key: str) -> int:
         entity = self._read(key)
@@ -244,9 +254,13 @@ class AzureTableStorage(Storage):
         return int(entity["Count"])
 
     def get_expiry(self, key: str) -> float:
-        """End of the key's current window (epoch seconds); now if it has no live window."""
-        entity = self._read(key)
+        """End of the key's current window (epoch seconds); now if it has no live window.
+        A window's end never moves, so one this instance saw is answered without a read."""
+        window = self._remembered(key)
         now = self._clock()
+        if window is not None and window[1] > now:
+            return window[1]
+        entity = self._read(key)
         if entity is None or float(entity["ExpiresAt"]) <= now:
             return now
         return float(entity["ExpiresAt"])

@@ -175,7 +175,7 @@ def test_the_action_is_snake_cased_and_missing_parts_get_defaults() -> None:
         "suggested_team": None,
         "complexity": "medium",
     }
-    assert result["solution"] == {"steps": [], "estimated_time": None, "success_probability": 0.0}
+    assert result["solution"] == {"steps": [], "estimated_time": "unknown", "success_probability": 0.0}
     assert result["agent"] == {"kind": "external", "version": "gpt-x"}
 
 
