@@ -2,7 +2,8 @@
 
     python -m manage check                         validate settings and reach storage
     python -m manage token --user alice [--role admin|staff] [--ttl 86400]
-    python -m manage poison list|replay [--queue agent-actions] [--limit N]
+    python -m manage poison list [--queue agent-actions]
+    python -m manage poison replay [--queue agent-actions] [--limit N]
 
 Settings come from the environment, then local.settings.json (like the local host).
 """
@@ -14,6 +15,8 @@ import json
 import os
 import sys
 from pathlib import Path
+
+from shared.storage.provision import QUEUES
 
 ROOT = Path(__file__).resolve().parent
 
@@ -66,6 +69,22 @@ def token(user: str, role: str | None, ttl: int) -> int:
     return 0
 
 
+def poison(action: str, queue: str | None, limit: int) -> int:
+    from shared.config import Settings
+    from shared.storage.clients import StorageClients
+    from shared.storage.poison import PoisonQueues
+
+    queues = PoisonQueues(StorageClients(Settings().storage_connection))  # type: ignore[call-arg]
+    if action == "list":
+        messages = queues.peek(queue)
+        for m in messages:
+            print(f"{m.queue}-poison  {m.id}  {m.inserted_at}  {m.content[:200]}")
+        print(f"{len(messages)} poison message(s)")
+    else:
+        print(f"replayed {queues.replay(queue, limit)} message(s)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="manage", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -76,10 +95,16 @@ def main(argv: list[str] | None = None) -> int:
     tok.add_argument("--user", required=True)
     tok.add_argument("--role", choices=["user", "staff", "admin"])
     tok.add_argument("--ttl", type=int, default=7 * 86400, help="seconds (default 7 days)")
+    bad = commands.add_parser("poison", help="list or replay poison messages")
+    bad.add_argument("action", choices=["list", "replay"])
+    bad.add_argument("--queue", choices=list(QUEUES), help="one queue (default: all)")
+    bad.add_argument("--limit", type=int, default=1000)
     args = parser.parse_args(argv)
     load_local_settings()
     if args.command == "check":
         return check()
+    if args.command == "poison":
+        return poison(args.action, args.queue, args.limit)
     return token(args.user, None if args.role == "user" else args.role, args.ttl)
 
 

@@ -15,6 +15,13 @@ bp = func.Blueprint()
 Cursor = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 
 
+class HistoryQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    limit: int = Field(20, ge=1, le=100)
+    cursor: Annotated[str, StringConstraints(pattern=r"^h\d{12}$")] | None = None
+
+
 class ListQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -74,3 +81,15 @@ def tickets_status(call: Call) -> func.HttpResponse:
     change = call.body(StatusChange)
     ticket = call.container.ticket_service.change_status(caller, call.route_int("id"), change)
     return json_response(ticket)
+
+
+@bp.function_name("tickets_history")
+@bp.route(route="tickets/{id:int}/action-history", methods=["GET"])
+@endpoint
+def tickets_history(call: Call) -> func.HttpResponse:
+    """GET /api/tickets/{id}/action-history/ — owner or staff, newest first."""
+    caller = call.caller
+    q = call.query(HistoryQuery)
+    return json_response(
+        call.container.ticket_service.history(caller, call.route_int("id"), q.limit, q.cursor)
+    )

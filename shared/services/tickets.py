@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from shared.domain.models import (
     ActionType,
@@ -59,6 +60,17 @@ class TicketService:
             return self.tickets.list_all(status, limit, cursor)
         return self.tickets.list_for_owner(caller.sub, status, limit, cursor)
 
+    def history(self, caller: Principal, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
+        """A ticket's action history, newest first. Every change after creation adds one entry."""
+        ticket = self.get(caller, ticket_id)
+        page = self.tickets.history(ticket_id, limit, cursor)
+        return {
+            "ticket_id": ticket_id,
+            "total_actions": ticket.version - 1,
+            "action_history": [entry_view(e) for e in page.results],
+            "next_cursor": page.next_cursor,
+        }
+
     def change_status(self, caller: Principal, ticket_id: int, change: StatusChange) -> Ticket:
         """A human (staff) change, recorded in the ticket's history. Raises Forbidden, NotFound."""
         if not caller.is_staff:
@@ -89,3 +101,7 @@ class TicketService:
             except ConcurrencyConflict:
                 continue
         raise Conflict("The ticket is being changed by someone else; try again.")
+
+
+def entry_view(entry: HistoryEntry) -> dict[str, Any]:
+    return {"id": entry.id, **entry.model_dump(mode="json", exclude={"ticket_id", "seq"})}
