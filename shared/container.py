@@ -92,12 +92,12 @@ class Container:
         s = self.settings
         self.auth = Authenticator(s)
         self.ticket_service = TicketService(self.tickets, self.clock)
-        probe = StorageProbe(self.storage) if self.storage else None
-        self.health = HealthService(probe, s.app_version, s.environment)
         defaults = AgentControls(
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )
         self.controls = ControlsService(self.controls_repo, defaults, self.clock)
+        probe = StorageProbe(self.storage) if self.storage else None
+        self.health = HealthService(probe, self.controls, s.app_version, s.environment)
         throttle = Throttle(self.throttle_storage, s.agent_throttle_rate, "process")
         self.process_service = ProcessService(self.tickets, self.queue, throttle, QUEUES)
         self.agent_worker = AgentWorker(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
-from shared.domain.models import Principal
+from shared.domain.models import AgentControls, Principal
 
 
 class Probe(Protocol):
@@ -13,9 +13,14 @@ class Probe(Protocol):
     def queue_depths(self) -> dict[str, int | None]: ...
 
 
+class Controls(Protocol):
+    def current(self) -> AgentControls: ...
+
+
 class HealthService:
-    def __init__(self, probe: Probe | None, version: str, environment: str) -> None:
+    def __init__(self, probe: Probe | None, controls: Controls, version: str, environment: str) -> None:
         self._probe = probe
+        self._controls = controls
         self._version = version
         self._environment = environment
 
@@ -31,7 +36,18 @@ class HealthService:
             storage={"ok": problem is None, "error": problem},
             queues={k: v for k, v in depths.items() if not k.endswith("-poison")},
             poison={k: v for k, v in depths.items() if k.endswith("-poison")},
+            agent=self._agent(),
         )
         if any(v for k, v in depths.items() if k.endswith("-poison")):
             report["status"] = "degraded"
         return report
+
+    def _agent(self) -> dict[str, Any]:
+        controls = self._controls.current()
+        return {
+            "status": controls.status,
+            "enabled": controls.enabled,
+            "mode": controls.mode.value,
+            "rollout_percent": controls.rollout_percent,
+            "reason": controls.reason,
+        }

@@ -216,3 +216,6 @@ def test_health_is_public_and_details_are_for_staff() -> None:
     assert payload(invoke("ops_health")) == {"status": "ok"}
     detailed = payload(invoke("ops_health", headers=STAFF))
     assert detailed["status"] == "ok" and "version" in detailed
+    assert detailed["agent"] == {
+        "status": "active", "enabled": True, "mode": "autonomous", "rollout_percent": 100, "reason": ""
+    }
