@@ -30,8 +30,8 @@ bench: $(STAMP)  ## benchmarks against a fresh Azurite; writes bench/results.jso
 check: $(STAMP)  ## validate settings and reach storage
 	$(BIN)/python -m manage check
 
-token: $(STAMP)  ## mint a dev token: make token USER=alice ROLE=admin
-	$(BIN)/python -m manage token --user $(or $(USER_NAME),$(USER),alice) $(if $(ROLE),--role $(ROLE))
+token: $(STAMP)  ## mint a dev token: make token NAME=alice ROLE=admin
+	@$(BIN)/python -m manage token --user $(or $(NAME),alice) $(if $(ROLE),--role $(ROLE))
 
 clean:
 	rm -rf $(VENV) node_modules .azurite

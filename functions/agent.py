@@ -8,19 +8,17 @@ import uuid
 import azure.functions as func
 from pydantic import ValidationError
 
-from functions.http import Call, endpoint, json_response
+from functions.http import Call, api, json_response
 from shared import observability
 from shared.container import get_container
-from shared.domain.models import ControlsUpdate, ProcessMessage, ProcessRequest
+from shared.domain.models import AgentControls, ControlsUpdate, ProcessMessage, ProcessRequest
 from shared.errors import Forbidden
 from shared.storage.provision import AGENT_QUEUE, CHECK_QUEUE
 
 bp = func.Blueprint()
 
 
-@bp.function_name("agent_process")
-@bp.route(route="tickets/{id:int}/process", methods=["POST"])
-@endpoint
+@api(bp, "agent_process", "tickets/{id:int}/process", "POST", body=ProcessRequest, status=202)
 def agent_process(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/process/ — owner or staff; 202 queued, 200 skipped, 429 throttled."""
     caller = call.caller
@@ -48,9 +46,7 @@ def agent_check(msg: func.QueueMessage, context: func.Context) -> None:
         get_container().check_service.run(int(body["ticket_id"]), int(body["action_seq"]))
 
 
-@bp.function_name("agent_controls_get")
-@bp.route(route="agent/controls", methods=["GET"])
-@endpoint
+@api(bp, "agent_controls_get", "agent/controls", "GET", response=AgentControls)
 def agent_controls_get(call: Call) -> func.HttpResponse:
     """GET /api/agent/controls/ — admin."""
     if not call.caller.is_admin:
@@ -58,9 +54,7 @@ def agent_controls_get(call: Call) -> func.HttpResponse:
     return json_response(call.container.controls.current())
 
 
-@bp.function_name("agent_controls_put")
-@bp.route(route="agent/controls", methods=["PUT"])
-@endpoint
+@api(bp, "agent_controls_put", "agent/controls", "PUT", body=ControlsUpdate, response=AgentControls)
 def agent_controls_put(call: Call) -> func.HttpResponse:
     """PUT /api/agent/controls/ — admin; any of enabled, mode, rollout_percent, plus a reason."""
     caller = call.caller

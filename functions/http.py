@@ -111,6 +111,44 @@ INTERNAL_ERROR = AppError("Something went wrong on our side. Please try again la
 Handler = Callable[[Call], func.HttpResponse]
 
 
+@dataclass(frozen=True)
+class Operation:
+    """One HTTP function as registered, for the OpenAPI document."""
+
+    name: str
+    route: str
+    method: str
+    summary: str
+    body: type[BaseModel] | None
+    query: type[BaseModel] | None
+    status: int
+    response: type[BaseModel] | None
+
+
+OPERATIONS: list[Operation] = []
+
+
+def api(
+    bp: func.Blueprint,
+    name: str,
+    route: str,
+    method: str,
+    *,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+    response: type[BaseModel] | None = None,
+) -> Callable[[Handler], Any]:
+    """Register an HTTP function (name, route, method, adapter) and describe it for OpenAPI."""
+
+    def register(handler: Handler) -> Any:
+        summary = (handler.__doc__ or name).strip().splitlines()[0]
+        OPERATIONS.append(Operation(name, route, method, summary, body, query, status, response))
+        return bp.function_name(name)(bp.route(route=route, methods=[method])(endpoint(handler)))
+
+    return register
+
+
 def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
     """Wrap a handler: invocation scope, the one error mapping, a flush before returning."""
 

@@ -1,23 +1,91 @@
-"""Operations: health (`/api/health/`)."""
+"""Operations: health (`/api/health/`) and the OpenAPI document (`/api/openapi.json`)."""
 
 from __future__ import annotations
 
+from functools import cache
+from typing import Any
+
 import azure.functions as func
 
-from functions.http import Call, endpoint, json_response
+from functions.http import OPERATIONS, Call, api, json_response
 from shared.errors import Unauthenticated
 
 bp = func.Blueprint()
 
 
-@bp.function_name("ops_health")
-@bp.route(route="health", methods=["GET"])
-@endpoint
+@api(bp, "ops_health", "health", "GET")
 def ops_health(call: Call) -> func.HttpResponse:
-    """GET /api/health/ — anyone; staff get the details."""
+    """Health: anyone gets ok/degraded (503); staff also get storage, queues, poison, agent status."""
     try:
         caller = call.caller if call.req.headers.get("Authorization") else None
     except Unauthenticated:
         caller = None
     report = call.container.health.report(caller)
     return json_response(report, 200 if report["status"] == "ok" else 503)
+
+
+@api(bp, "ops_openapi", "openapi.json", "GET")
+def ops_openapi(call: Call) -> func.HttpResponse:
+    """The OpenAPI 3.1 document of this API, built from the registered functions."""
+    return json_response(openapi_document(call.container.settings.app_version))
+
+
+@cache
+def openapi_document(version: str) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for op in OPERATIONS:
+        path = "/api/" + op.route.replace(":int}", "}") + "/"
+        operation: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "responses": {}}
+        if "{id}" in path:
+            operation["parameters"] = [
+                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+            ]
+        if op.query:
+            schema = op.query.model_json_schema()
+            operation.setdefault("parameters", []).extend(
+                {"name": name, "in": "query", "required": False, "schema": field}
+                for name, field in schema["properties"].items()
+            )
+        if op.body:
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": op.body.model_json_schema()}},
+            }
+        success: dict[str, Any] = {"description": "Success"}
+        if op.response:
+            success["content"] = {"application/json": {"schema": op.response.model_json_schema()}}
+        operation["responses"][str(op.status)] = success
+        operation["responses"]["default"] = {
+            "description": "Error (RFC 9457)",
+            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        if op.name not in ("ops_health", "ops_openapi"):
+            operation["security"] = [{"bearer": []}]
+        paths.setdefault(path, {})[op.method.lower()] = operation
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "ResolveMeQ Functions", "version": version},
+        "servers": [{"url": "/"}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
+            "schemas": {"Problem": PROBLEM_SCHEMA},
+        },
+    }
+
+
+PROBLEM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "items": {"type": "object", "properties": {"loc": {"type": "string"}, "msg": {"type": "string"}}},
+        },
+    },
+}

@@ -7,8 +7,8 @@ from typing import Annotated
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from functions.http import Call, endpoint, json_response
-from shared.domain.models import Status, StatusChange, TicketCreate
+from functions.http import Call, api, json_response
+from shared.domain.models import Page, Status, StatusChange, Ticket, TicketCreate
 
 bp = func.Blueprint()
 
@@ -31,9 +31,7 @@ class ListQuery(BaseModel):
     mine: bool = False
 
 
-@bp.function_name("tickets_create")
-@bp.route(route="tickets", methods=["POST"])
-@endpoint
+@api(bp, "tickets_create", "tickets", "POST", body=TicketCreate, status=201, response=Ticket)
 def tickets_create(call: Call) -> func.HttpResponse:
     """POST /api/tickets/"""
     caller = call.caller
@@ -48,33 +46,25 @@ def _list(call: Call) -> func.HttpResponse:
     return json_response(page)
 
 
-@bp.function_name("tickets_list")
-@bp.route(route="tickets", methods=["GET"])
-@endpoint
+@api(bp, "tickets_list", "tickets", "GET", query=ListQuery, response=Page)
 def tickets_list(call: Call) -> func.HttpResponse:
     """GET /api/tickets/"""
     return _list(call)
 
 
-@bp.function_name("tickets_list_alias")
-@bp.route(route="tickets/list", methods=["GET"])
-@endpoint
+@api(bp, "tickets_list_alias", "tickets/list", "GET", query=ListQuery, response=Page)
 def tickets_list_alias(call: Call) -> func.HttpResponse:
     """GET /api/tickets/list/"""
     return _list(call)
 
 
-@bp.function_name("tickets_get")
-@bp.route(route="tickets/{id:int}", methods=["GET"])
-@endpoint
+@api(bp, "tickets_get", "tickets/{id:int}", "GET", response=Ticket)
 def tickets_get(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/"""
     return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")))
 
 
-@bp.function_name("tickets_status")
-@bp.route(route="tickets/{id:int}/status", methods=["POST"])
-@endpoint
+@api(bp, "tickets_status", "tickets/{id:int}/status", "POST", body=StatusChange, response=Ticket)
 def tickets_status(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/status/ (staff)"""
     caller = call.caller
@@ -83,9 +73,7 @@ def tickets_status(call: Call) -> func.HttpResponse:
     return json_response(ticket)
 
 
-@bp.function_name("tickets_history")
-@bp.route(route="tickets/{id:int}/action-history", methods=["GET"])
-@endpoint
+@api(bp, "tickets_history", "tickets/{id:int}/action-history", "GET", query=HistoryQuery)
 def tickets_history(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/action-history/ — owner or staff, newest first."""
     caller = call.caller

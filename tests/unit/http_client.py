@@ -9,7 +9,8 @@ import azure.functions as func
 
 import function_app
 
-_FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in function_app.app.get_functions()}
+REGISTERED = function_app.app.get_functions()
+_FUNCTIONS = {f.get_function_name(): f.get_user_function() for f in REGISTERED}
 
 
 class Context:

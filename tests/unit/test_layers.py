@@ -9,7 +9,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("azure", "sentry_sdk", "functions", "devhost", "shared.storage.tables", "shared.storage.clients")
-INNER = sorted((ROOT / "shared" / "domain").glob("*.py")) + sorted((ROOT / "shared" / "services").glob("*.py"))
+INNER = sorted((ROOT / "shared" / "domain").glob("*.py")) + sorted(
+    (ROOT / "shared" / "services").glob("*.py")
+)
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -32,8 +34,16 @@ def test_the_domain_imports_only_the_standard_library_pydantic_and_itself() -> N
     for path in sorted((ROOT / "shared" / "domain").glob("*.py")):
         for module in imported_modules(path):
             top = module.split(".")[0]
-            assert top in {"__future__", "pydantic", "shared", "datetime", "enum", "typing", "dataclasses",
-                           "hashlib"}, (path.name, module)
+            assert top in {
+                "__future__",
+                "pydantic",
+                "shared",
+                "datetime",
+                "enum",
+                "typing",
+                "dataclasses",
+                "hashlib",
+            }, (path.name, module)
             if top == "shared":
                 assert module.startswith("shared.domain"), (path.name, module)
 

@@ -217,5 +217,34 @@ def test_health_is_public_and_details_are_for_staff() -> None:
     detailed = payload(invoke("ops_health", headers=STAFF))
     assert detailed["status"] == "ok" and "version" in detailed
     assert detailed["agent"] == {
-        "status": "active", "enabled": True, "mode": "autonomous", "rollout_percent": 100, "reason": ""
+        "status": "active",
+        "enabled": True,
+        "mode": "autonomous",
+        "rollout_percent": 100,
+        "reason": "",
     }
+
+
+def test_action_history_is_newest_first_paged_and_private(container: Container) -> None:
+    ticket = create(ALICE)
+    for status in ("open", "in_progress", "escalated"):
+        invoke(
+            "tickets_status",
+            "POST",
+            json_body={"status": status},
+            headers=STAFF,
+            route={"id": str(ticket["id"])},
+        )
+    route = {"id": str(ticket["id"])}
+    first = payload(invoke("tickets_history", headers=ALICE, route=route, params={"limit": "2"}))
+    assert first["ticket_id"] == ticket["id"] and first["total_actions"] == 3
+    assert [e["after_state"]["status"] for e in first["action_history"]] == ["escalated", "in_progress"]
+    assert first["action_history"][0]["id"] == f"{ticket['id']}-4"
+    rest = payload(
+        invoke("tickets_history", headers=ALICE, route=route, params={"cursor": first["next_cursor"]})
+    )
+    assert [e["after_state"]["status"] for e in rest["action_history"]] == ["open"] and rest[
+        "next_cursor"
+    ] is None
+    assert invoke("tickets_history", headers=BOB, route=route).status_code == 404
+    assert invoke("tickets_history", headers=ALICE, route=route, params={"cursor": "x"}).status_code == 400

@@ -1,0 +1,141 @@
+"""`python -m bench`: every figure from one run against a fresh Azurite → bench/results.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import hosted, inprocess
+from bench.common import SETTINGS, p50_p99
+from bench.imports import cold_import_ms
+from devhost import azurite
+from devhost.process import HostProcess
+from shared.storage.provision import provision
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+ROUND_TRIP_TARGETS = {"ticket_create": 2, "ticket_get": 1, "process_request": 3, "action_execute": 4}
+RATIO_TARGETS = {
+    "create_latency_p50_ratio": ("<=", 2.5),
+    "pipeline_drain_ratio": (">=", 0.3),
+    "cold_import_ratio": ("<=", 1.3),
+}
+
+
+def versions() -> dict[str, Any]:
+    package = json.loads((azurite.ENTRY.parents[3] / "package.json").read_text())
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
+    return {"azurite": package["version"], "node": node, "cpus": os.cpu_count()}
+
+
+def storage_figures(connection_string: str) -> dict[str, Any]:
+    """Everything against Azurite: in-process round trips, then the host-served figures."""
+    trips = inprocess.measure_round_trips(connection_string)
+    env = {"AzureWebJobsStorage": connection_string, "PYTHON_THREADPOOL_THREAD_COUNT": "16", **SETTINGS}
+    host = HostProcess(env, host_json=azurite.ROOT / "host.json")
+    try:
+        host.start()
+        raw_insert = inprocess.raw_table_insert(connection_string)
+        create = hosted.create_latency(host.url)
+        drain = hosted.pipeline_drain(host.url, connection_string)
+    finally:
+        host.stop()
+    raw_queue = inprocess.raw_queue_roundtrip(connection_string)
+    return {
+        "round_trips": {
+            **{op: int(trips[op]["median"]) for op in ("ticket_create", "ticket_get", "process_request")},
+            "action_execute": int(trips["action_execute_auto_resolve"]["median"]),
+            "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
+        },
+        "round_trips_detail": trips,
+        "latency_ms": {"ticket_create": p50_p99(create), "raw_table_insert": p50_p99(raw_insert)},
+        "throughput_per_s": {"pipeline_drain": drain["per_s"], "raw_queue_roundtrip": raw_queue["per_s"]},
+        "throughput_detail": {"pipeline_drain": drain, "raw_queue_roundtrip": raw_queue},
+    }
+
+
+def judge(results: dict[str, Any]) -> None:
+    """Add the target ratios, the targets and whether each is met."""
+    latency, throughput, imports = (
+        results["latency_ms"],
+        results["throughput_per_s"],
+        results["cold_import_ms"],
+    )
+    ratios = {
+        "create_latency_p50_ratio": latency["ticket_create"]["p50"] / latency["raw_table_insert"]["p50"],
+        "pipeline_drain_ratio": throughput["pipeline_drain"] / throughput["raw_queue_roundtrip"],
+        "cold_import_ratio": imports["function_app"] / imports["runtime_deps_only"],
+    }
+    results["ratios"] = {name: round(value, 3) for name, value in ratios.items()}
+    results["targets"] = {
+        **{name: f"{op} {bound}" for name, (op, bound) in RATIO_TARGETS.items()},
+        "round_trips": {name: f"<= {bound}" for name, bound in ROUND_TRIP_TARGETS.items()},
+    }
+    met = {
+        name: ratios[name] <= bound if op == "<=" else ratios[name] >= bound
+        for name, (op, bound) in RATIO_TARGETS.items()
+    }
+    for name, bound in ROUND_TRIP_TARGETS.items():
+        met[f"round_trips.{name}"] = results["round_trips"][name] <= bound
+    results["met"] = met
+
+
+def report(results: dict[str, Any]) -> str:
+    """A table of every targeted figure: value, target, met."""
+    latency, throughput, imports = (
+        results["latency_ms"],
+        results["throughput_per_s"],
+        results["cold_import_ms"],
+    )
+    create, raw = latency["ticket_create"]["p50"], latency["raw_table_insert"]["p50"]
+    inputs = {
+        "create_latency_p50_ratio": f"{create} / {raw} ms",
+        "pipeline_drain_ratio": f"{throughput['pipeline_drain']} / {throughput['raw_queue_roundtrip']} /s",
+        "cold_import_ratio": f"{imports['function_app']} / {imports['runtime_deps_only']} ms",
+    }
+    rows = [
+        (f"round trips {name}", str(results["round_trips"][name]), f"<= {bound}", f"round_trips.{name}")
+        for name, bound in ROUND_TRIP_TARGETS.items()
+    ]
+    rows += [
+        (f"{name} ({inputs[name]})", f"{results['ratios'][name]:.2f}", f"{op} {bound}", name)
+        for name, (op, bound) in RATIO_TARGETS.items()
+    ]
+    width = max(len(row[0]) for row in rows)
+    lines = [f"{'figure':<{width}}  {'value':>6}  {'target':<7}  met", "-" * (width + 24)]
+    lines += [
+        f"{label:<{width}}  {value:>6}  {target:<7}  {'yes' if results['met'][key] else 'NO'}"
+        for label, value, target, key in rows
+    ]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    started = time.monotonic()
+    results: dict[str, Any] = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "python": platform.python_version(),
+        "environment": versions(),
+    }
+    emulator = azurite.start()
+    try:
+        provision(emulator.connection_string)
+        results.update(storage_figures(emulator.connection_string))
+    finally:
+        emulator.stop()
+    results["cold_import_ms"] = cold_import_ms()
+    judge(results)
+    results["duration_s"] = round(time.monotonic() - started, 1)
+    RESULTS.write_text(json.dumps(results, indent=2) + "\n")
+    print(report(results))
+    print(f"\nwrote {RESULTS.relative_to(azurite.ROOT)} in {results['duration_s']} s")
+
+
+if __name__ == "__main__":
+    main()

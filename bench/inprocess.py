@@ -1,0 +1,112 @@
+"""Figures measured in this process against Azurite: storage round trips and raw SDK baselines."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from azure.data.tables import TableClient
+from azure.storage.queue import QueueClient
+
+from bench.common import RANSOMWARE, RESET, SETTINGS, median, new_id
+from shared.config import Settings
+from shared.container import Container
+from shared.domain.models import Principal, ProcessMessage, ProcessRequest, TicketCreate
+from shared.storage.clients import StorageClients, round_trips
+from shared.storage.provision import QUEUES
+
+SAMPLES = 20
+ALICE = Principal(sub="alice")
+
+
+def counted(op: Callable[..., Any], *args: Any) -> tuple[int, Any]:
+    """Round trips of one call, and its result."""
+    before = round_trips()
+    result = op(*args)
+    return round_trips() - before, result
+
+
+def summary(counts: list[int], **extra: Any) -> dict[str, Any]:
+    return {"median": median(counts), "max": max(counts), "samples": len(counts), **extra}
+
+
+def measure_round_trips(connection_string: str) -> dict[str, dict[str, Any]]:
+    """Round trips of one steady-state operation each, after a warm-up (id block, ETags, controls)."""
+    settings = Settings(AzureWebJobsStorage=connection_string, **SETTINGS)  # type: ignore[arg-type]
+    container = Container.for_azure(settings)
+    tickets, process, worker = container.ticket_service, container.process_service, container.agent_worker
+
+    def create(fields: dict[str, Any]) -> int:
+        return tickets.create(ALICE, TicketCreate(**fields)).id
+
+    def execute(ticket_id: int) -> str:
+        message = ProcessMessage(ticket_id=ticket_id, request_id=new_id(), requested_by="alice")
+        return worker.execute(message)
+
+    create({"issue_type": "Bench", "description": "warm-up"})  # claims the id block
+    creates = [counted(create, {"issue_type": "Bench", "description": "d"}) for _ in range(SAMPLES)]
+    ids = [ticket_id for _, ticket_id in creates]
+    gets = [counted(tickets.get, ALICE, i)[0] for i in ids]
+    process.request(ALICE, ids[0], ProcessRequest())  # the throttle row exists and its ETag is known
+    requests = [counted(process.request, ALICE, i, ProcessRequest())[0] for i in ids[1:]]
+
+    figures = {
+        "ticket_create": summary([n for n, _ in creates]),
+        "ticket_get": summary(gets),
+        "process_request": summary(requests),
+    }
+    for name, fields in (("auto_resolve", RESET), ("escalate", RANSOMWARE)):
+        targets = [create(fields) for _ in range(SAMPLES + 1)]
+        execute(targets[0])  # controls cached, cap shard ETags known
+        runs = [counted(execute, t) for t in targets[1:]]
+        outcomes = sorted({outcome for _, outcome in runs})
+        figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
+    clients = StorageClients(connection_string)
+    for queue in QUEUES:  # nothing left for the host to pick up later
+        clients.queue(queue).clear_messages()
+    return figures
+
+
+def raw_table_insert(connection_string: str, count: int = 300, warmup: int = 20) -> list[float]:
+    table = TableClient.from_connection_string(connection_string, "benchraw")
+    table.create_table()
+    try:
+        seconds = []
+        for i in range(warmup + count):
+            entity = {"PartitionKey": "bench", "RowKey": f"{i:06d}", "Value": i, "Text": "d"}
+            start = time.perf_counter()
+            table.create_entity(entity)
+            seconds.append(time.perf_counter() - start)
+        return seconds[warmup:]
+    finally:
+        table.delete_table()
+
+
+def raw_queue_roundtrip(connection_string: str, count: int = 500) -> dict[str, Any]:
+    """Send all, then receive+delete one at a time; messages per second over the whole."""
+    queue = QueueClient.from_connection_string(connection_string, "bench-raw")
+    queue.create_queue()
+    try:
+        for i in range(10):  # warm the connection pool
+            queue.send_message(f"warm-{i}")
+        queue.clear_messages()
+        start = time.perf_counter()
+        for i in range(count):
+            queue.send_message(f"message-{i}")
+        sent = time.perf_counter()
+        received = 0
+        while received < count:
+            message = queue.receive_message()
+            if message is None:
+                raise RuntimeError(f"queue ran dry after {received} of {count} messages")
+            queue.delete_message(message)
+            received += 1
+        end = time.perf_counter()
+        return {
+            "per_s": round(count / (end - start), 1),
+            "send_ms_per_message": round((sent - start) * 1000 / count, 2),
+            "receive_delete_ms_per_message": round((end - sent) * 1000 / count, 2),
+        }
+    finally:
+        queue.delete_queue()
