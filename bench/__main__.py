@@ -29,7 +29,7 @@ RATIO_TARGETS = {
 
 
 def versions() -> dict[str, Any]:
-    package = json.loads((azurite.ENTRY.parents[3] / "package.json").read_text())
+    package = json.loads((azurite.ROOT / "node_modules" / "azurite" / "package.json").read_text())
     node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=True).stdout.strip()
     return {"azurite": package["version"], "node": node, "cpus": os.cpu_count()}
 

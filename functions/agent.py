@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import uuid
+from typing import TypeVar
 
 import azure.functions as func
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from functions.http import Call, api, json_response
-from shared import observability
+from functions.queues import queue_worker
 from shared.container import get_container
-from shared.domain.models import AgentControls, ControlsUpdate, ProcessMessage, ProcessRequest
+from shared.domain.models import AgentControls, CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
 from shared.errors import Forbidden
 from shared.storage.provision import AGENT_QUEUE, CHECK_QUEUE
 
@@ -30,20 +29,19 @@ def agent_process(call: Call) -> func.HttpResponse:
 
 @bp.function_name("agent_run")
 @bp.queue_trigger(arg_name="msg", queue_name=AGENT_QUEUE, connection="AzureWebJobsStorage")
-def agent_run(msg: func.QueueMessage, context: func.Context) -> None:
-    """Queue `agent-actions`: act on one ticket. Raising makes the host retry, then poison."""
-    with observability.invocation(_invocation(context), "agent_run"):
-        message = _parse(msg, ProcessMessage)
-        get_container().agent_worker.execute(message)
+@queue_worker("autonomous_agent")
+def agent_run(msg: func.QueueMessage) -> None:
+    """Queue `agent-actions`: act on one ticket, exactly once."""
+    get_container().agent_worker.execute(_parse(msg, ProcessMessage))
 
 
 @bp.function_name("agent_check")
 @bp.queue_trigger(arg_name="msg", queue_name=CHECK_QUEUE, connection="AzureWebJobsStorage")
-def agent_check(msg: func.QueueMessage, context: func.Context) -> None:
+@queue_worker("autonomous_agent")
+def agent_check(msg: func.QueueMessage) -> None:
     """Queue `agent-checks`: escalate a scheduled follow-up that is still unresolved."""
-    with observability.invocation(_invocation(context), "agent_check"):
-        body = json.loads(msg.get_body())
-        get_container().check_service.run(int(body["ticket_id"]), int(body["action_seq"]))
+    check = _parse(msg, CheckMessage)
+    get_container().check_service.run(check.ticket_id, check.action_seq)
 
 
 @api(bp, "agent_controls_get", "agent/controls", "GET", response=AgentControls)
@@ -63,11 +61,10 @@ def agent_controls_put(call: Call) -> func.HttpResponse:
     return json_response(call.container.controls.update(caller, call.body(ControlsUpdate)))
 
 
-def _invocation(context: func.Context | None) -> str:
-    return getattr(context, "invocation_id", None) or str(uuid.uuid4())
+M = TypeVar("M", bound=BaseModel)
 
 
-def _parse(msg: func.QueueMessage, model: type[ProcessMessage]) -> ProcessMessage:
+def _parse(msg: func.QueueMessage, model: type[M]) -> M:
     try:
         return model.model_validate_json(msg.get_body())
     except ValidationError as exc:

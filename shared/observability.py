@@ -139,10 +139,3 @@ class SentryTelemetry:
         sentry_sdk.add_breadcrumb(category="agent", message=f"ticket {ticket_id}: {outcome}", data=tags)
         if confidence is not None:
             sentry_sdk.metrics.distribution("agent.confidence", float(confidence), attributes=tags)
-
-    def failure(self, ticket_id: int, error: BaseException) -> None:
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("component", "autonomous_agent")
-            scope.set_tag("outcome", "failed")
-            scope.set_context("ticket", {"id": ticket_id})
-            sentry_sdk.capture_exception(error)

@@ -212,6 +212,13 @@ class ProcessMessage(BaseModel):
     force: bool = False
 
 
+class CheckMessage(BaseModel):
+    """The agent-checks queue's message: look again at a scheduled follow-up."""
+
+    ticket_id: int
+    action_seq: int
+
+
 class RequestRecord(BaseModel):
     """Idempotency record of one process request, kept in the ticket's partition."""
 

@@ -45,9 +45,6 @@ class Telemetry(Protocol):
     ) -> None:
         """An autonomous action (or deferral) was recorded."""
 
-    def failure(self, ticket_id: int, error: BaseException) -> None:
-        """Acting on a ticket failed (the message will be retried)."""
-
 
 @dataclass(frozen=True)
 class Queues:
@@ -145,9 +142,8 @@ class AgentWorker:
             raise RequestInProgress(str(exc)) from exc
         try:
             return self._act(ticket, message)
-        except Exception as exc:
-            self._tickets.release_request(ticket.id, message.request_id)
-            self._telemetry.failure(ticket.id, exc)
+        except Exception:
+            self._tickets.release_request(ticket.id, message.request_id)  # the retry may run
             raise
 
     def _act(self, ticket: Ticket, message: ProcessMessage) -> str:

@@ -91,3 +91,56 @@ def test_an_unhandled_error_reaches_sentry_tagged_and_scrubbed(capture: CaptureS
     raw = b"".join(capture.envelopes).decode()
     assert bearer_token not in raw and SECRET not in raw
     assert "storage exploded" in raw  # the event itself was kept, only secrets removed
+
+
+def queue_call(name: str, body: dict) -> None:
+    import json as _json
+
+    import azure.functions as func
+
+    from tests.unit.http_client import REGISTERED, Context
+
+    [fn] = [f.get_user_function() for f in REGISTERED if f.get_function_name() == name]
+    fn(func.QueueMessage(id="m1", body=_json.dumps(body).encode()), Context())
+
+
+def sentry_items(server: CaptureServer) -> list[dict]:
+    items = []
+    for envelope in server.envelopes:
+        for line in envelope.splitlines():
+            if line.startswith(b"{"):
+                items.append(json.loads(line))
+    return items
+
+
+def test_autonomous_actions_send_confidence_metrics_and_failures_as_tagged_errors(
+    capture: CaptureServer,
+) -> None:
+    from shared.domain.models import Principal, TicketCreate
+
+    port = capture.server_address[1]
+    settings = Settings(AUTH_JWT_SECRET=SECRET, SENTRY_DSN=f"http://public@127.0.0.1:{port}/1")  # type: ignore[call-arg]
+    assert observability.init_sentry(settings)
+    container = Container.in_memory(settings)
+    use_container(container)
+    try:
+        alice = Principal(sub="alice")
+        reset = TicketCreate(
+            issue_type="Password reset", description="I forgot my password, please reset it."
+        )
+        ticket = container.ticket_service.create(alice, reset)
+        queue_call("agent_run", {"ticket_id": ticket.id, "request_id": "r1", "requested_by": "alice"})
+        with pytest.raises(ValueError):
+            queue_call("agent_run", {"ticket_id": "not-a-number"})
+        sentry_sdk.flush(timeout=5)
+    finally:
+        use_container(None)
+    items = sentry_items(capture)
+    metrics = [m for item in items for m in item.get("items", []) if m.get("name") == "agent.confidence"]
+    assert metrics, items
+    attributes = {k: v["value"] for k, v in metrics[0]["attributes"].items()}
+    assert attributes["component"] == "autonomous_agent" and attributes["action_type"] == "AUTO_RESOLVE"
+    assert attributes["confidence_level"] == "high" and metrics[0]["value"] >= 0.8
+    errors = [i for i in items if "exception" in i]
+    assert len(errors) == 1 and errors[0]["tags"]["function"] == "agent_run"
+    assert errors[0]["tags"]["component"] == "autonomous_agent" and errors[0]["tags"]["outcome"] == "failed"
