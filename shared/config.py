@@ -6,7 +6,7 @@ from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder")
@@ -66,20 +66,25 @@ class Settings(BaseSettings):
         parse_many(value)
         return value
 
+    @field_validator("auth_jwt_secret")
+    @classmethod
+    def _refuse_placeholders_outside_local(cls, secret: str, info: ValidationInfo) -> str:
+        environment = info.data.get("environment", "local")
+        if environment == "local":
+            return secret
+        if len(secret) < 32 or any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
+            raise ValueError(
+                "a placeholder or shorter than 32 characters; "
+                f"set a real secret (ENVIRONMENT={environment!r} is not 'local')"
+            )
+        return secret
+
     @model_validator(mode="after")
-    def _refuse_placeholders_outside_local(self) -> Settings:
+    def _consistent(self) -> Settings:
         if not self.app_version:
             self.app_version = _package_version()
         if self.confidence_medium > self.confidence_high:
             raise ValueError("AGENT_CONFIDENCE_MEDIUM must not exceed AGENT_CONFIDENCE_HIGH")
-        if self.is_local:
-            return self
-        secret = self.auth_jwt_secret.lower()
-        if len(secret) < 32 or any(marker in secret for marker in PLACEHOLDER_MARKERS):
-            raise ValueError(
-                "AUTH_JWT_SECRET is a placeholder or shorter than 32 characters; "
-                f"set a real secret (ENVIRONMENT={self.environment!r} is not 'local')"
-            )
         return self
 
     @property

@@ -231,3 +231,20 @@ def test_a_poison_message_shows_in_health_and_replays(stack: Stack) -> None:
         )
         wait_until(lambda: poison.get_queue_properties().approximate_message_count == 1, timeout=30)
         assert host.output().count("malformed message") >= 6
+
+
+def test_with_the_agent_service_down_tickets_go_to_humans_without_error_text(stack: Stack) -> None:
+    from devhost.azurite import free_port
+
+    host = stack.host(AGENT_API_URL=f"http://127.0.0.1:{free_port()}/analyse", AGENT_API_TIMEOUT_SECONDS=1)
+    with stack.client(host) as api:
+        ticket = create_ticket(api, "alice", **RESET)
+        assert process(api, ticket["id"]).status_code == 202
+        wait_until(lambda: processed(api, [ticket["id"]]), timeout=30)
+        [entry] = history(api, ticket["id"])
+        assert (
+            entry["action_type"] == "DEFER_TO_HUMAN"
+            and entry["action_params"]["reason"] == "agent_unavailable"
+        )
+        seen = api.get(f"/tickets/{ticket['id']}/", headers=bearer("alice")).json()
+        assert seen["status"] == "open" and "connection" not in json.dumps(seen).lower()
