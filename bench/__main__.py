@@ -36,12 +36,12 @@ def versions() -> dict[str, Any]:
 
 def storage_figures(connection_string: str) -> dict[str, Any]:
     """Everything against Azurite: in-process round trips, then the host-served figures."""
-    trips = inprocess.measure_round_trips(connection_string)
+    trips, service_create = inprocess.measure_round_trips(connection_string)
     env = {"AzureWebJobsStorage": connection_string, "PYTHON_THREADPOOL_THREAD_COUNT": "16", **SETTINGS}
     host = HostProcess(env, host_json=azurite.ROOT / "host.json")
     try:
         host.start()
-        raw_insert = inprocess.raw_table_insert(connection_string)
+        raw = inprocess.raw_table_writes(connection_string)
         create = hosted.create_latency(host.url)
         drain = hosted.pipeline_drain(host.url, connection_string)
     finally:
@@ -54,7 +54,11 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
         },
         "round_trips_detail": trips,
-        "latency_ms": {"ticket_create": p50_p99(create), "raw_table_insert": p50_p99(raw_insert)},
+        "latency_ms": {"ticket_create": p50_p99(create), "raw_table_insert": p50_p99(raw["insert"])},
+        "latency_detail_ms": {
+            "ticket_create_in_process": p50_p99(service_create),
+            "raw_table_transaction_2_entities": p50_p99(raw["transaction"]),
+        },
         "throughput_per_s": {"pipeline_drain": drain["per_s"], "raw_queue_roundtrip": raw_queue["per_s"]},
         "throughput_detail": {"pipeline_drain": drain, "raw_queue_roundtrip": raw_queue},
     }

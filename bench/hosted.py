@@ -81,12 +81,13 @@ def pipeline_drain(url: str, connection_string: str, count: int = 500) -> dict[s
         requested = time.perf_counter()
         if any(status != 202 for status in statuses):
             raise RuntimeError(f"process requests not all queued: {sorted(set(statuses))}")
-        ids = {ticket_id for _, ticket_id in tickets}
+        ids, early = {ticket_id for _, ticket_id in tickets}, 0
         while True:
             if queue.get_queue_properties().approximate_message_count == 0:
                 drained = time.perf_counter()
                 if _processed(client, ids) == count:
                     break
+                early += 1  # the queue looked empty before every ticket was processed
             time.sleep(POLL_SECONDS)
             if time.perf_counter() - start > 600:
                 raise RuntimeError("the pipeline did not drain in 10 minutes")
@@ -98,4 +99,5 @@ def pipeline_drain(url: str, connection_string: str, count: int = 500) -> dict[s
         "seconds": round(seconds, 2),
         "requests_seconds": round(requested - start, 2),
         "poisoned": poison_count,
+        "empty_queue_before_done": early,
     }

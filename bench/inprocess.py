@@ -31,8 +31,11 @@ def summary(counts: list[int], **extra: Any) -> dict[str, Any]:
     return {"median": median(counts), "max": max(counts), "samples": len(counts), **extra}
 
 
-def measure_round_trips(connection_string: str) -> dict[str, dict[str, Any]]:
-    """Round trips of one steady-state operation each, after a warm-up (id block, ETags, controls)."""
+def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any]], list[float]]:
+    """Round trips of one steady-state operation each, after a warm-up (id block, ETags, controls).
+
+    Also the seconds of 100 in-process creates (service call, no HTTP), to split the host's share
+    of the HTTP create latency from the storage's."""
     settings = Settings(AzureWebJobsStorage=connection_string, **SETTINGS)  # type: ignore[arg-type]
     container = Container.for_azure(settings)
     tickets, process, worker = container.ticket_service, container.process_service, container.agent_worker
@@ -62,23 +65,34 @@ def measure_round_trips(connection_string: str) -> dict[str, dict[str, Any]]:
         runs = [counted(execute, t) for t in targets[1:]]
         outcomes = sorted({outcome for _, outcome in runs})
         figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
+    seconds = []
+    for _ in range(100):
+        start = time.perf_counter()
+        create({"issue_type": "Bench", "description": "d"})
+        seconds.append(time.perf_counter() - start)
     clients = StorageClients(connection_string)
     for queue in QUEUES:  # nothing left for the host to pick up later
         clients.queue(queue).clear_messages()
-    return figures
+    return figures, seconds
 
 
-def raw_table_insert(connection_string: str, count: int = 300, warmup: int = 20) -> list[float]:
+def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:
+    """Seconds per sequential create_entity of a small entity; and per two-entity transaction (100)."""
     table = TableClient.from_connection_string(connection_string, "benchraw")
     table.create_table()
     try:
-        seconds = []
+        inserts, transactions = [], []
         for i in range(warmup + count):
             entity = {"PartitionKey": "bench", "RowKey": f"{i:06d}", "Value": i, "Text": "d"}
             start = time.perf_counter()
             table.create_entity(entity)
-            seconds.append(time.perf_counter() - start)
-        return seconds[warmup:]
+            inserts.append(time.perf_counter() - start)
+        for i in range(warmup + 100):
+            pair = [("create", {"PartitionKey": f"t{i}", "RowKey": row, "Value": i}) for row in "ab"]
+            start = time.perf_counter()
+            table.submit_transaction(pair)
+            transactions.append(time.perf_counter() - start)
+        return {"insert": inserts[warmup:], "transaction": transactions[warmup:]}
     finally:
         table.delete_table()
 

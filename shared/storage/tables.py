@@ -128,24 +128,27 @@ class TableTicketRepository:
         self._tickets = tickets
         self._owners = owners
         self._ids = ids
-        self._readers = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-read")
+        self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-io")
 
     def next_id(self) -> int:
         return self._ids.next_id()
 
     def add(self, ticket: Ticket) -> None:
-        """Ticket row and version marker in one transaction, then the owner index (2 round trips)."""
-        key = ticket_key(ticket.id)
+        """Insert the ticket row and its owner-index row, in parallel (2 round trips, ~1 in time).
+
+        The insert guards itself (no version marker for version 1: the first change inserts
+        `v2`). An index row whose ticket insert failed points at nothing and readers skip it.
+        """
+        index = self._pool.submit(
+            self._owners.upsert_entity,
+            {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id},
+        )
         try:
-            self._tickets.submit_transaction(
-                [
-                    ("create", _ticket_entity(ticket)),
-                    ("create", {"PartitionKey": key, "RowKey": version_row(ticket.version)}),
-                ]
-            )
-        except TableTransactionError as exc:
+            self._tickets.create_entity(_ticket_entity(ticket))
+        except ResourceExistsError as exc:
             raise ConcurrencyConflict(f"ticket {ticket.id} exists") from exc
-        self._owners.upsert_entity({"PartitionKey": owner_key(ticket.user), "RowKey": key, "Id": ticket.id})
+        finally:
+            index.result()
 
     def get(self, ticket_id: int) -> Ticket | None:
         try:
@@ -226,7 +229,7 @@ class TableTicketRepository:
             ids = [int(row["Id"]) for _, row in zip(range(chunk), index_rows, strict=False)]
             if not ids:
                 return
-            for ticket in self._readers.map(self.get, ids):
+            for ticket in self._pool.map(self.get, ids):
                 if ticket is not None:
                     yield ticket
 
