@@ -173,7 +173,9 @@ class AgentWorker:
             try:
                 self._tickets.save(changed, [entry], request=done)
             except ConcurrencyConflict:
-                fresh = self._tickets.get(ticket.id)
+                fresh, record = self._tickets.get_with_request(ticket.id, message.request_id)
+                if record is not None and record.status == COMPLETED:
+                    return "duplicate"  # a copy of this message committed first
                 if fresh is None or (fresh.agent_processed and not message.force):
                     self._tickets.release_request(ticket.id, message.request_id)
                     return "skipped"

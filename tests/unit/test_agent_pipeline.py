@@ -360,3 +360,20 @@ def test_controls_reach_other_instances_within_the_cache_window(settings: Settin
     here.update(ADMIN, ControlsUpdate(enabled=False, reason="stop"))
     ticks[0] += CACHE_SECONDS
     assert not there.current().enabled and CACHE_SECONDS < 10
+
+
+def test_a_slow_worker_whose_claim_was_taken_over_does_not_act_twice(
+    c: Container, agent: ScriptedAgent, clock: Clock
+) -> None:
+    tid = new_ticket(c)
+    original, inner = agent.analyse, []
+
+    def slow_analyse(ticket: dict[str, Any]) -> dict[str, Any]:
+        if not inner:  # while the first worker thinks, its claim expires and a redelivery runs
+            clock.now += timedelta(seconds=c.settings.agent_claim_seconds + 1)
+            inner.append(c.agent_worker.execute(message(tid, force=True)))
+        return original(ticket)
+
+    agent.analyse = slow_analyse  # type: ignore[method-assign]
+    assert c.agent_worker.execute(message(tid, force=True)) == "duplicate"
+    assert inner == ["AUTO_RESOLVE"] and len(history(c, tid)) == 1
