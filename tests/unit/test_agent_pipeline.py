@@ -370,8 +370,9 @@ def test_a_slow_worker_whose_claim_was_taken_over_does_not_act_twice(
 
     def slow_analyse(ticket: dict[str, Any]) -> dict[str, Any]:
         if not inner:  # while the first worker thinks, its claim expires and a redelivery runs
+            inner.append("running")
             clock.now += timedelta(seconds=c.settings.agent_claim_seconds + 1)
-            inner.append(c.agent_worker.execute(message(tid, force=True)))
+            inner[0] = c.agent_worker.execute(message(tid, force=True))
         return original(ticket)
 
     agent.analyse = slow_analyse  # type: ignore[method-assign]
