@@ -141,12 +141,20 @@ class AgentWorker:
         except ConcurrencyConflict as exc:
             raise RequestInProgress(str(exc)) from exc
         try:
-            return self._act(ticket, message)
+            committed = self._commit(ticket, message)
         except Exception:
             self._tickets.release_request(ticket.id, message.request_id)  # the retry may run
             raise
+        if isinstance(committed, str):
+            return committed
+        changed, entry, analysis = committed
+        self._after_commit(changed, entry.action_type)  # if this fails, the retry finds COMPLETED and resends
+        return self._report(changed, entry, analysis)
 
-    def _act(self, ticket: Ticket, message: ProcessMessage) -> str:
+    def _commit(
+        self, ticket: Ticket, message: ProcessMessage
+    ) -> str | tuple[Ticket, HistoryEntry, dict[str, Any] | None]:
+        """Analyse, decide, gate, and commit the change with the COMPLETED record; or say why not."""
         analysis = self._analyse(ticket)
         decided = decide(analysis, self._thresholds) if analysis else None
         slot_taken = False
@@ -181,8 +189,7 @@ class AgentWorker:
                     return "skipped"
                 ticket = fresh
                 continue
-            self._after_commit(changed, entry.action_type)
-            return self._report(changed, entry, analysis)
+            return changed, entry, analysis
         raise ConcurrencyConflict(f"ticket {ticket.id} kept changing while the agent acted on it")
 
     def _analyse(self, ticket: Ticket) -> dict[str, Any] | None:

@@ -378,3 +378,27 @@ def test_a_slow_worker_whose_claim_was_taken_over_does_not_act_twice(
     agent.analyse = slow_analyse  # type: ignore[method-assign]
     assert c.agent_worker.execute(message(tid, force=True)) == "duplicate"
     assert inner == ["AUTO_RESOLVE"] and len(history(c, tid)) == 1
+
+
+def test_a_lost_followup_enqueue_is_resent_by_the_retry(
+    settings: Settings, agent: ScriptedAgent, clock: Clock
+) -> None:
+    class FlakyQueue(InMemoryMessageQueue):
+        fail_next = True
+
+        def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+            if self.fail_next:
+                self.fail_next = False
+                raise ConnectionError("queue unreachable")
+            super().send(queue, payload, delay_seconds)
+
+    c = Container.in_memory(
+        settings, clock=clock, analyser=agent, queue=FlakyQueue(), telemetry=RecordingTelemetry()
+    )
+    tid = new_ticket(c)
+    with pytest.raises(ConnectionError):
+        c.agent_worker.execute(message(tid))
+    assert c.tickets.get_with_request(tid, "req1")[1].status == "COMPLETED"  # type: ignore[union-attr]
+    assert c.agent_worker.execute(message(tid)) == "duplicate"
+    assert queued(c, "followups") == [{"ticket_id": tid, "action_seq": 2}]
+    assert len(history(c, tid)) == 1
