@@ -137,14 +137,16 @@ class AgentWorker:
             expires_at=now + timedelta(seconds=self._timings.claim_seconds),
         )
         try:
-            self._tickets.claim_request(ticket.id, claim, record)
+            etag = self._tickets.claim_request(ticket.id, claim, record)
         except ConcurrencyConflict as exc:
             raise RequestInProgress(str(exc)) from exc
         try:
             committed = self._commit(ticket, message)
         except Exception:
-            self._tickets.release_request(ticket.id, message.request_id)  # the retry may run
+            self._tickets.release_request(ticket.id, message.request_id, etag)  # the retry may run
             raise
+        if committed == "skipped":
+            self._tickets.release_request(ticket.id, message.request_id, etag)
         if isinstance(committed, str):
             return committed
         changed, entry, analysis = committed
@@ -185,7 +187,6 @@ class AgentWorker:
                 if record is not None and record.status == COMPLETED:
                     return "duplicate"  # a copy of this message committed first
                 if fresh is None or (fresh.agent_processed and not message.force):
-                    self._tickets.release_request(ticket.id, message.request_id)
                     return "skipped"
                 ticket = fresh
                 continue

@@ -51,10 +51,10 @@ class InMemoryTicketRepository:
             if request is not None:
                 self._put_request(ticket.id, request)
 
-    def _put_request(self, ticket_id: int, record: RequestRecord) -> None:
-        self._requests[(ticket_id, record.request_id)] = record.model_copy(
-            update={"etag": str(next(self._etags))}
-        )
+    def _put_request(self, ticket_id: int, record: RequestRecord) -> str:
+        etag = str(next(self._etags))
+        self._requests[(ticket_id, record.request_id)] = record.model_copy(update={"etag": etag})
+        return etag
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         with self._lock:
@@ -64,16 +64,18 @@ class InMemoryTicketRepository:
                 record.model_copy() if record else None
             )
 
-    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> None:
+    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> str:
         with self._lock:
             current = self._requests.get((ticket_id, record.request_id))
             if current is not None and (expired is None or current.etag != expired.etag):
                 raise ConcurrencyConflict(f"request {record.request_id} is held")
-            self._put_request(ticket_id, record)
+            return self._put_request(ticket_id, record)
 
-    def release_request(self, ticket_id: int, request_id: str) -> None:
+    def release_request(self, ticket_id: int, request_id: str, etag: str) -> None:
         with self._lock:
-            self._requests.pop((ticket_id, request_id), None)
+            current = self._requests.get((ticket_id, request_id))
+            if current is not None and current.etag == etag:
+                del self._requests[(ticket_id, request_id)]
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         return self._page(lambda t: t.user == owner and (status is None or t.status == status), limit, cursor)

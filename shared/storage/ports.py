@@ -33,12 +33,13 @@ class TicketRepository(Protocol):
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         """The ticket and the idempotency record of one request, in one read."""
 
-    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> None:
-        """Insert an INPROGRESS record, or take over `expired` (a killed worker's) if unchanged.
-        Raises ConcurrencyConflict when another worker holds it."""
+    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> str:
+        """Insert an INPROGRESS record, or take over `expired` (a killed worker's) if unchanged;
+        returns the claim's ETag. Raises ConcurrencyConflict when another worker holds it."""
 
-    def release_request(self, ticket_id: int, request_id: str) -> None:
-        """Delete an INPROGRESS record so a retry can run."""
+    def release_request(self, ticket_id: int, request_id: str, etag: str) -> None:
+        """Delete our INPROGRESS record so a retry can run; a record that changed since
+        (taken over, or completed) is left alone."""
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         """The owner's tickets, newest first, reading only the owner's index partition."""

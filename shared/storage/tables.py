@@ -186,26 +186,33 @@ class TableTicketRepository:
                 record = _to_request(entity)
         return ticket, record
 
-    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> None:
+    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> str:
         entity = _request_entity(ticket_id, record)
         try:
             if expired is None:
-                self._tickets.create_entity(entity)
+                return str(self._tickets.create_entity(entity)["etag"])
             else:
-                self._tickets.update_entity(
-                    entity,
-                    mode=UpdateMode.REPLACE,
-                    etag=expired.etag,
-                    match_condition=MatchConditions.IfNotModified,
+                return str(
+                    self._tickets.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=expired.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )["etag"]
                 )
         except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
             raise ConcurrencyConflict(f"request {record.request_id} is held by another worker") from exc
 
-    def release_request(self, ticket_id: int, request_id: str) -> None:
+    def release_request(self, ticket_id: int, request_id: str, etag: str) -> None:
         try:
-            self._tickets.delete_entity(ticket_key(ticket_id), request_row(request_id))
-        except ResourceNotFoundError:
-            pass
+            self._tickets.delete_entity(
+                ticket_key(ticket_id),
+                request_row(request_id),
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceNotFoundError, ResourceModifiedError):
+            pass  # already gone, or no longer ours
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         query = f"PartitionKey eq {_quote(owner_key(owner))}"

@@ -127,18 +127,21 @@ def test_a_request_is_claimed_by_one_worker_and_completed_with_the_change(repo: 
 def test_an_expired_claim_is_taken_over_once_and_a_released_one_is_free(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
     claim = RequestRecord(request_id="r1", status="INPROGRESS", expires_at=NOW)
-    repo.claim_request(ticket.id, claim, None)
+    first = repo.claim_request(ticket.id, claim, None)
     _, expired = repo.get_with_request(ticket.id, "r1")
+    assert expired is not None and expired.etag == first
     winners = []
     for _ in range(2):
         try:
-            repo.claim_request(ticket.id, claim, expired)
-            winners.append(1)
+            winners.append(repo.claim_request(ticket.id, claim, expired))
         except ConcurrencyConflict:
             pass
-    assert winners == [1]
-    repo.release_request(ticket.id, "r1")
-    repo.release_request(ticket.id, "r1")  # idempotent
+    assert len(winners) == 1
+    repo.release_request(ticket.id, "r1", first)  # no longer ours: left alone
+    assert repo.get_with_request(ticket.id, "r1")[1] is not None
+    repo.release_request(ticket.id, "r1", winners[0])
+    repo.release_request(ticket.id, "r1", winners[0])  # idempotent
+    assert repo.get_with_request(ticket.id, "r1")[1] is None
     repo.claim_request(ticket.id, claim, None)
 
 
