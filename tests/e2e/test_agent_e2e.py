@@ -248,3 +248,20 @@ def test_with_the_agent_service_down_tickets_go_to_humans_without_error_text(sta
         )
         seen = api.get(f"/tickets/{ticket['id']}/", headers=bearer("alice")).json()
         assert seen["status"] == "open" and "connection" not in json.dumps(seen).lower()
+
+
+def test_a_scheduled_followup_that_finds_the_ticket_unresolved_escalates_it(stack: Stack) -> None:
+    host = stack.host(FOLLOWUP_DELAY_SECONDS=1)
+    with stack.client(host) as api:
+        ticket = create_ticket(
+            api, "alice", issue_type="VPN", description="cannot connect to vpn", category="vpn"
+        )
+        assert process(api, ticket["id"]).status_code == 202
+        wait_until(lambda: len(history(api, ticket["id"])) == 2, timeout=30)
+        check, scheduled = history(api, ticket["id"])
+        assert (
+            scheduled["action_type"] == "SCHEDULE_FOLLOWUP"
+            and scheduled["after_state"]["status"] == "in_progress"
+        )
+        assert check["action_type"] == "ESCALATE" and check["executed_by"] == "system"
+        assert api.get(f"/tickets/{ticket['id']}/", headers=STAFF).json()["status"] == "escalated"
