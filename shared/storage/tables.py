@@ -30,6 +30,68 @@ from shared.storage.keys import (
 ID_BLOCK_SIZE = 50
 
 
+Row = dict[str, Any]
+
+
+class OptimisticRow:
+    """One counter-like row updated with ETag conditions, remembering the last version
+    it saw so an uncontended update is a single request.
+
+    `change` gets the current properties ({} when absent) and returns the new ones, or
+    None to leave the row as it is. Counters only grow within their window, so a stale
+    cached copy can only make `change` too optimistic: its write then fails on the ETag
+    and the row is read again.
+    """
+
+    def __init__(self, table: TableClient, partition: str, row: str, retries: int = 60) -> None:
+        self._table, self._keys, self._retries = table, (partition, row), retries
+        self._seen: tuple[Row, str | None] | None = None
+        self._lock = threading.Lock()
+
+    def update(self, change: Callable[[Row], Row | None]) -> tuple[Row, Row | None]:
+        """The properties `change` saw last, and what it wrote (None: it declined)."""
+        for attempt in range(self._retries):
+            with self._lock:
+                seen = self._seen
+            if seen is None:
+                seen = self._read()
+            props, etag = seen
+            new = change(dict(props))
+            if new is None:
+                return props, None
+            entity = {"PartitionKey": self._keys[0], "RowKey": self._keys[1], **new}
+            try:
+                if etag is None:
+                    meta = self._table.create_entity(entity)
+                else:
+                    meta = self._table.update_entity(
+                        entity,
+                        mode=UpdateMode.REPLACE,
+                        etag=etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                with self._lock:
+                    self._seen = None
+                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
+                continue
+            with self._lock:
+                self._seen = (new, meta["etag"])
+            return props, new
+        raise ConcurrencyConflict(f"row {self._keys} stayed contended for {self._retries} attempts")
+
+    def read(self) -> Row:
+        return self._read()[0]
+
+    def _read(self) -> tuple[Row, str | None]:
+        try:
+            entity = self._table.get_entity(*self._keys)
+        except ResourceNotFoundError:
+            return {}, None
+        props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
+        return props, entity.metadata["etag"]
+
+
 class TableIdAllocator:
     """Hands out ids from blocks claimed on one ETag-guarded counter row.
 
@@ -41,9 +103,7 @@ class TableIdAllocator:
     def __init__(
         self, counters: TableClient, name: str = "ticket-id", block_size: int = ID_BLOCK_SIZE
     ) -> None:
-        self._table = counters
-        self._keys = ("ids", name)
-        self._key = {"PartitionKey": "ids", "RowKey": name}
+        self._row = OptimisticRow(counters, "ids", name)
         self._block_size = block_size
         self._lock = threading.Lock()
         self._next = self._end = 0
@@ -51,32 +111,12 @@ class TableIdAllocator:
     def next_id(self) -> int:
         with self._lock:
             if self._next >= self._end:
-                self._next, self._end = self._claim_block()
+                _, claimed = self._row.update(lambda row: {"Next": row.get("Next", 1) + self._block_size})
+                assert claimed is not None
+                self._end = int(claimed["Next"])
+                self._next = self._end - self._block_size
             self._next += 1
             return self._next - 1
-
-    def _claim_block(self) -> tuple[int, int]:
-        for _ in range(100):
-            try:
-                row = self._table.get_entity(*self._keys)
-            except ResourceNotFoundError:
-                try:
-                    self._table.create_entity({**self._key, "Next": 1 + self._block_size})
-                    return 1, 1 + self._block_size
-                except ResourceExistsError:
-                    continue
-            start = int(row["Next"])
-            try:
-                self._table.update_entity(
-                    {**self._key, "Next": start + self._block_size},
-                    mode=UpdateMode.REPLACE,
-                    etag=row.metadata["etag"],
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                return start, start + self._block_size
-            except ResourceModifiedError:
-                continue
-        raise ConcurrencyConflict("could not claim a block of ticket ids")
 
 
 def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
@@ -268,68 +308,6 @@ class TableTicketRepository:
         except ResourceNotFoundError:
             return None
         return HistoryEntry.model_validate_json(row["Data"])
-
-
-Row = dict[str, Any]
-
-
-class OptimisticRow:
-    """One counter-like row updated with ETag conditions, remembering the last version
-    it saw so an uncontended update is a single request.
-
-    `change` gets the current properties ({} when absent) and returns the new ones, or
-    None to leave the row as it is. Counters only grow within their window, so a stale
-    cached copy can only make `change` too optimistic: its write then fails on the ETag
-    and the row is read again.
-    """
-
-    def __init__(self, table: TableClient, partition: str, row: str, retries: int = 60) -> None:
-        self._table, self._keys, self._retries = table, (partition, row), retries
-        self._seen: tuple[Row, str | None] | None = None
-        self._lock = threading.Lock()
-
-    def update(self, change: Callable[[Row], Row | None]) -> tuple[Row, Row | None]:
-        """The properties `change` saw last, and what it wrote (None: it declined)."""
-        for attempt in range(self._retries):
-            with self._lock:
-                seen = self._seen
-            if seen is None:
-                seen = self._read()
-            props, etag = seen
-            new = change(dict(props))
-            if new is None:
-                return props, None
-            entity = {"PartitionKey": self._keys[0], "RowKey": self._keys[1], **new}
-            try:
-                if etag is None:
-                    meta = self._table.create_entity(entity)
-                else:
-                    meta = self._table.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-                with self._lock:
-                    self._seen = None
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            with self._lock:
-                self._seen = (new, meta["etag"])
-            return props, new
-        raise ConcurrencyConflict(f"row {self._keys} stayed contended for {self._retries} attempts")
-
-    def read(self) -> Row:
-        return self._read()[0]
-
-    def _read(self) -> tuple[Row, str | None]:
-        try:
-            entity = self._table.get_entity(*self._keys)
-        except ResourceNotFoundError:
-            return {}, None
-        props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
-        return props, entity.metadata["etag"]
 
 
 def _share(total: int, shards: int, index: int) -> int:
