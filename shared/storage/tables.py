@@ -213,6 +213,8 @@ class TableTicketRepository:
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:
+            if exc.error_code != "EntityAlreadyExists":
+                raise
             raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently") from exc
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
