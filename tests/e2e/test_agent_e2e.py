@@ -151,6 +151,8 @@ def test_a_worker_killed_mid_batch_leaves_every_ticket_with_exactly_one_action(s
 
         wait_until(some_done, timeout=60, every=0.05)
     first.kill()
+    rows = stack.storage.table("tickets").query_entities("RowKey eq 'ticket'", select=["Data"])
+    assert sum(json.loads(r["Data"])["agent_processed"] for r in rows) < 200, "the kill must land mid-batch"
     second = stack.host(**settings)
     with stack.client(second) as api:
         wait_until(lambda: processed(api, ids), timeout=120, every=1)
