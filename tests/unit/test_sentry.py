@@ -144,3 +144,24 @@ def test_autonomous_actions_send_confidence_metrics_and_failures_as_tagged_error
     errors = [i for i in items if "exception" in i]
     assert len(errors) == 1 and errors[0]["tags"]["function"] == "agent_run"
     assert errors[0]["tags"]["component"] == "autonomous_agent" and errors[0]["tags"]["outcome"] == "failed"
+
+
+def test_a_sentry_outage_never_fails_a_request() -> None:
+    from devhost.azurite import free_port
+
+    settings = Settings(  # type: ignore[call-arg]
+        AUTH_JWT_SECRET=SECRET, SENTRY_DSN=f"http://public@127.0.0.1:{free_port()}/1"
+    )
+    assert observability.init_sentry(settings)
+    use_container(Container.in_memory(settings, tickets=BrokenRepository()))
+    try:
+        headers = {"Authorization": f"Bearer {token('alice')}"}
+        failed = invoke("tickets_get", headers=headers, route={"id": "7"})
+        use_container(Container.in_memory(settings))
+        created = invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=headers)
+    finally:
+        use_container(None)
+        sentry_sdk.init()
+        observability._sentry_on = False
+    assert failed.status_code == 500 and payload(failed)["code"] == "internal_error"
+    assert created.status_code == 201
