@@ -213,7 +213,7 @@ class TableTicketRepository:
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:
-            if exc.error_code != "EntityAlreadyExists":
+            if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                 raise
             raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently") from exc
 
