@@ -9,10 +9,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.storage.clients import dev_connection_string
+
 ROOT = Path(__file__).resolve().parent.parent
 ENTRY = ROOT / "node_modules" / "azurite" / "dist" / "src" / "azurite.js"
-DEV_ACCOUNT = "devstoreaccount1"
-DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 DEFAULT_PORTS = (10000, 10001, 10002)
 
 
@@ -20,15 +20,6 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
-
-
-def connection_string(blob: int, queue: int, table: int) -> str:
-    base = f"http://127.0.0.1:{{}}/{DEV_ACCOUNT}"
-    return (
-        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
-        f"BlobEndpoint={base.format(blob)};QueueEndpoint={base.format(queue)};"
-        f"TableEndpoint={base.format(table)};"
-    )
 
 
 def _listening(port: int) -> bool:
@@ -44,7 +35,7 @@ class Azurite:
 
     @property
     def connection_string(self) -> str:
-        return connection_string(*self.ports)
+        return dev_connection_string(*self.ports)
 
     def stop(self) -> None:
         if self.process.poll() is None:

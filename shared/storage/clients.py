@@ -18,12 +18,19 @@ from azure.storage.queue import (
     TextBase64EncodePolicy,
 )
 
-DEV_CONNECTION = (
-    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-    "AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;"
-    "BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;QueueEndpoint=http://127.0.0.1:10001/devstoreaccount1;"
-    "TableEndpoint=http://127.0.0.1:10002/devstoreaccount1;"
-)
+DEV_ACCOUNT = "devstoreaccount1"
+DEV_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+
+
+def dev_connection_string(blob: int = 10000, queue: int = 10001, table: int = 10002) -> str:
+    """The emulator's well-known account on loopback; `UseDevelopmentStorage=true` means the defaults."""
+    base = f"http://127.0.0.1:{{}}/{DEV_ACCOUNT}"
+    return (
+        f"DefaultEndpointsProtocol=http;AccountName={DEV_ACCOUNT};AccountKey={DEV_KEY};"
+        f"BlobEndpoint={base.format(blob)};QueueEndpoint={base.format(queue)};"
+        f"TableEndpoint={base.format(table)};"
+    )
+
 
 _sent_lock = threading.Lock()
 _sent_total = 0
@@ -41,7 +48,7 @@ def round_trips() -> int:
 
 
 def resolve_connection_string(value: str) -> str:
-    return DEV_CONNECTION if value.strip().rstrip(";") == "UseDevelopmentStorage=true" else value
+    return dev_connection_string() if value.strip().rstrip(";") == "UseDevelopmentStorage=true" else value
 
 
 class StorageClients:
