@@ -204,12 +204,24 @@ class ProcessRequest(_Strict):
 
 
 class ProcessMessage(BaseModel):
-    """The agent queue's message: which ticket to act on, for which request."""
+    """The agent queue's message: which ticket to act on, for which request.
+
+    `ticket` is the ticket as the endpoint read it (version `ticket_version`), so the worker
+    need not read it again: the commit is guarded by that version, and a ticket that changed
+    in between makes it fail and re-read. Left out when too large for a queue message.
+    """
 
     ticket_id: int
-    request_id: str
+    request_id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9-]{1,64}$")]
     requested_by: str
     force: bool = False
+    ticket: Ticket | None = None
+    ticket_version: int | None = None
+
+    def snapshot(self) -> Ticket | None:
+        if self.ticket is None or self.ticket_version is None:
+            return None
+        return self.ticket.model_copy(update={"version": self.ticket_version})
 
 
 class CheckMessage(BaseModel):

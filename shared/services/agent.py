@@ -59,6 +59,9 @@ class Timings:
     claim_seconds: int = 120
 
 
+SNAPSHOT_LIMIT = 24 * 1024  # bytes of ticket JSON carried in a message (queue messages hold 64 KiB)
+
+
 class ProcessService:
     """`POST /tickets/{id}/process/`: check, throttle, enqueue. Three storage round trips."""
 
@@ -85,6 +88,9 @@ class ProcessService:
         message = ProcessMessage(
             ticket_id=ticket_id, request_id=uuid.uuid4().hex, requested_by=caller.sub, force=body.force
         )
+        with_snapshot = message.model_copy(update={"ticket": ticket, "ticket_version": ticket.version})
+        if len(with_snapshot.model_dump_json().encode()) <= SNAPSHOT_LIMIT:
+            message = with_snapshot
         self._queue.send(self._queues.agent, message.model_dump(mode="json"))
         return {"ticket_id": ticket_id, "request_id": message.request_id, "status": "queued"}, quota
 
@@ -96,6 +102,9 @@ class AgentWorker:
     claimed INPROGRESS (insert-if-absent; a killed worker's claim expires and is taken
     over), and turns COMPLETED inside the same transaction as the ticket change, so a
     ticket is never half-changed and a redelivered message finds the work done.
+
+    Storage round trips on the common path: the claim, the cap counter, the transaction
+    and (after an auto-resolution) the follow-up; the ticket comes with the message.
     """
 
     def __init__(
@@ -117,29 +126,18 @@ class AgentWorker:
 
     def execute(self, message: ProcessMessage) -> str:
         """The outcome: an action type, `deferred:<reason>`, `shadow`, `duplicate`, `skipped`, `missing`."""
-        now = self._clock()
-        ticket, record = self._tickets.get_with_request(message.ticket_id, message.request_id)
+        ticket = message.snapshot() or self._tickets.get(message.ticket_id)
         if ticket is None:
             log.warning(
-                "ticket %s no longer exists; dropping request %s", message.ticket_id, message.request_id
+                "ticket %s does not exist; dropping request %s", message.ticket_id, message.request_id
             )
             return "missing"
-        if record is not None and record.status == COMPLETED:
-            self._after_commit(ticket, record.action_type)  # resend a follow-up a crash may have lost
-            return "duplicate"
-        if record is not None and record.expires_at and record.expires_at > now:
-            raise RequestInProgress(f"request {message.request_id} is being handled by another worker")
+        etag, outcome = self._claim(ticket, message)
+        if etag is None:
+            return outcome or "duplicate"
         if ticket.agent_processed and not message.force:
+            self._tickets.release_request(ticket.id, message.request_id, etag)
             return "skipped"
-        claim = RequestRecord(
-            request_id=message.request_id,
-            status=INPROGRESS,
-            expires_at=now + timedelta(seconds=self._timings.claim_seconds),
-        )
-        try:
-            etag = self._tickets.claim_request(ticket.id, claim, record)
-        except ConcurrencyConflict as exc:
-            raise RequestInProgress(str(exc)) from exc
         try:
             committed = self._commit(ticket, message)
         except Exception:
@@ -152,6 +150,32 @@ class AgentWorker:
         changed, entry, analysis = committed
         self._after_commit(changed, entry.action_type)  # if this fails, the retry finds COMPLETED and resends
         return self._report(changed, entry, analysis)
+
+    def _claim(self, ticket: Ticket, message: ProcessMessage) -> tuple[str | None, str | None]:
+        """(our claim's ETag, None), or (None, outcome) when the request needs no more work.
+        Raises RequestInProgress while another worker's claim is live."""
+        now = self._clock()
+        claim = RequestRecord(
+            request_id=message.request_id,
+            status=INPROGRESS,
+            expires_at=now + timedelta(seconds=self._timings.claim_seconds),
+        )
+        try:
+            return self._tickets.claim_request(ticket.id, claim, None), None
+        except ConcurrencyConflict:
+            pass  # a redelivery: see what the record says
+        current, record = self._tickets.get_with_request(ticket.id, message.request_id)
+        if record is None or current is None:
+            raise RequestInProgress(f"request {message.request_id} was released meanwhile; retrying")
+        if record.status == COMPLETED:
+            self._after_commit(current, record.action_type)  # resend a follow-up a crash may have lost
+            return None, "duplicate"
+        if record.expires_at and record.expires_at > now:
+            raise RequestInProgress(f"request {message.request_id} is being handled by another worker")
+        try:
+            return self._tickets.claim_request(ticket.id, claim, record), None  # a dead worker's claim
+        except ConcurrencyConflict as exc:
+            raise RequestInProgress(str(exc)) from exc
 
     def _commit(
         self, ticket: Ticket, message: ProcessMessage

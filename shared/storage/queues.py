@@ -15,6 +15,7 @@ class AzureMessageQueue:
         self._clients = clients
 
     def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+        text = json.dumps(payload, default=str, ensure_ascii=False)  # UTF-8, not 6-byte escapes
         self._clients.queue(queue).send_message(
-            json.dumps(payload, default=str), visibility_timeout=min(delay_seconds, MAX_DELAY_SECONDS) or None
+            text, visibility_timeout=min(delay_seconds, MAX_DELAY_SECONDS) or None
         )

@@ -89,9 +89,9 @@ def test_queue_messages_are_base64_json_and_honour_the_delay(azurite_conn: str) 
     clients = StorageClients(azurite_conn)
     name = f"q{uuid.uuid4().hex[:10]}"
     clients.queue(name).create_queue()
-    AzureMessageQueue(clients).send(name, {"ticket_id": 1}, delay_seconds=0)
+    AzureMessageQueue(clients).send(name, {"ticket_id": 1, "text": "naïve 😀" * 2000}, delay_seconds=0)
     AzureMessageQueue(clients).send(name, {"ticket_id": 2}, delay_seconds=60)
     [message] = list(clients.queue(name).receive_messages(max_messages=32))
-    assert json.loads(message.content) == {"ticket_id": 1}
+    assert json.loads(message.content) == {"ticket_id": 1, "text": "naïve 😀" * 2000}
     raw = StorageClients(azurite_conn).queue_service.get_queue_client(name)
     assert raw.get_queue_properties().approximate_message_count == 2

@@ -402,3 +402,28 @@ def test_a_lost_followup_enqueue_is_resent_by_the_retry(
     assert c.agent_worker.execute(message(tid)) == "duplicate"
     assert queued(c, "followups") == [{"ticket_id": tid, "action_seq": 2}]
     assert len(history(c, tid)) == 1
+
+
+def test_the_endpoint_sends_a_snapshot_and_a_stale_one_is_caught_by_the_version_guard(c: Container) -> None:
+    from shared.domain.models import Status, StatusChange
+
+    tid = new_ticket(c)
+    assert process(tid, bearer("alice")).status_code == 202
+    [sent] = queued(c, "agent-actions")
+    queued_message = ProcessMessage.model_validate(sent)
+    assert queued_message.snapshot() == c.tickets.get(tid)
+    staff = Principal(sub="sam", roles=frozenset({"staff"}))
+    c.ticket_service.change_status(staff, tid, StatusChange(status=Status.OPEN, reason="looked at it"))
+    assert c.agent_worker.execute(queued_message) == "AUTO_RESOLVE"
+    agent_entry, human_entry = history(c, tid)
+    assert human_entry.action_type == "STATUS_CHANGE" and agent_entry.seq == 3
+    assert agent_entry.before_state["status"] == "open"  # acted on the fresh ticket, not the snapshot
+
+
+def test_large_tickets_travel_without_a_snapshot(c: Container) -> None:
+    tid = c.ticket_service.create(
+        ALICE, TicketCreate(issue_type="Reset password", description="😀" * 10_000)
+    ).id
+    process(tid, bearer("alice"))
+    [sent] = queued(c, "agent-actions")
+    assert sent["ticket"] is None and c.agent_worker.execute(ProcessMessage.model_validate(sent)) != "missing"
