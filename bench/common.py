@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import statistics
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -36,10 +35,6 @@ SETTINGS: dict[str, str] = {
     "MAX_AUTONOMOUS_ACTIONS_PER_HOUR": "100000",
     "MAX_AUTONOMOUS_ACTIONS_PER_DAY": "100000",
 }
-
-
-def new_id() -> str:
-    return uuid.uuid4().hex
 
 
 def percentile(samples: Sequence[float], p: float) -> float:

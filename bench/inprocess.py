@@ -9,12 +9,12 @@ from typing import Any
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient
 
-from bench.common import RANSOMWARE, RESET, SETTINGS, median, new_id
+from bench.common import RANSOMWARE, RESET, SETTINGS, median
 from shared.config import Settings
 from shared.container import Container
 from shared.domain.models import Principal, ProcessMessage, ProcessRequest, TicketCreate
 from shared.storage.clients import StorageClients, round_trips
-from shared.storage.provision import QUEUES
+from shared.storage.provision import AGENT_QUEUE, QUEUES
 
 SAMPLES = 20
 ALICE = Principal(sub="alice")
@@ -43,9 +43,16 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
     def create(fields: dict[str, Any]) -> int:
         return tickets.create(ALICE, TicketCreate.model_validate(fields, strict=False)).id
 
-    def execute(ticket_id: int) -> str:
-        message = ProcessMessage(ticket_id=ticket_id, request_id=new_id(), requested_by="alice")
-        return worker.execute(message)
+    agent_queue = StorageClients(connection_string).queue(AGENT_QUEUE)
+
+    def execute(ticket_id: int) -> tuple[int, str]:
+        """Round trips of the worker on the message the endpoint queued (receive/delete excluded)."""
+        agent_queue.clear_messages()
+        process.request(ALICE, ticket_id, ProcessRequest())
+        [received] = agent_queue.receive_messages(max_messages=1)
+        count, outcome = counted(worker.execute, ProcessMessage.model_validate_json(received.content))
+        agent_queue.delete_message(received)
+        return count, outcome
 
     create({"issue_type": "Bench", "description": "warm-up"})  # claims the id block
     creates = [counted(create, {"issue_type": "Bench", "description": "d"}) for _ in range(SAMPLES)]
@@ -62,7 +69,7 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
     for name, fields in (("auto_resolve", RESET), ("escalate", RANSOMWARE)):
         targets = [create(fields) for _ in range(SAMPLES + 1)]
         execute(targets[0])  # controls cached, cap shard ETags known
-        runs = [counted(execute, t) for t in targets[1:]]
+        runs = [execute(t) for t in targets[1:]]
         outcomes = sorted({outcome for _, outcome in runs})
         figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
     seconds = []
