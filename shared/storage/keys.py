@@ -1,9 +1,9 @@
 """Key layout shared by the Table adapters and the fakes' cursors.
 
 Tickets live in partition `ticket_key(id)`; keys count down so that a plain ascending
-scan returns the newest ticket first. Inside a partition: the ticket row, one version
-marker per committed change (the guard of every transaction), and the history entries,
-also counting down so the newest comes first.
+scan returns the newest ticket first. Inside a partition: the ticket row, one history
+entry per committed change (also counting down, newest first; inserting the entry of a
+new version is the guard of every transaction) and one record per process request.
 """
 
 from __future__ import annotations
@@ -20,10 +20,6 @@ def ticket_key(ticket_id: int) -> str:
 
 def ticket_id_of(key: str) -> int:
     return _TOP - int(key)
-
-
-def version_row(version: int) -> str:
-    return f"v{version:010d}"
 
 
 def history_row(seq: int) -> str:

@@ -11,6 +11,7 @@ from typing import Any
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import history_row, seq_of, ticket_id_of, ticket_key
+from shared.storage.ports import new_entry
 
 
 class InMemoryTicketRepository:
@@ -41,6 +42,7 @@ class InMemoryTicketRepository:
     def save(
         self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
     ) -> None:
+        new_entry(ticket, entries)
         with self._lock:
             stored = self._tickets.get(ticket.id)
             if stored is None or stored.version != ticket.version - 1:

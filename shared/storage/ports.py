@@ -10,10 +10,12 @@ from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecor
 
 
 class TicketRepository(Protocol):
-    """Tickets and everything in their partition: history entries and version markers.
+    """Tickets and everything in their partition: history entries and request records.
 
-    Every change commits atomically through `save`, guarded by the ticket's version:
-    a concurrent writer that got there first makes it raise ConcurrencyConflict.
+    Every change commits atomically through `save` with exactly one new history entry,
+    whose `seq` is the ticket's new version: that entry is inserted, never overwritten,
+    so a concurrent writer that committed the same version first makes `save` raise
+    ConcurrencyConflict.
     """
 
     def next_id(self) -> int:
@@ -27,8 +29,9 @@ class TicketRepository(Protocol):
     def save(
         self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
     ) -> None:
-        """Commit `ticket` (whose version is one more than the stored one) with new or updated
-        history entries and the request's record, all or nothing. Raises ConcurrencyConflict."""
+        """Commit `ticket` (one version past the stored one) with its new history entry (seq ==
+        ticket.version), any updated earlier entries and the request's record, all or nothing.
+        Raises ConcurrencyConflict."""
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         """The ticket and the idempotency record of one request, in one read."""
@@ -51,6 +54,14 @@ class TicketRepository(Protocol):
         """History entries of one ticket, newest first."""
 
     def get_entry(self, ticket_id: int, seq: int) -> HistoryEntry | None: ...
+
+
+def new_entry(ticket: Ticket, entries: Sequence[HistoryEntry]) -> HistoryEntry:
+    """The entry a change to `ticket` adds; every change adds exactly one."""
+    new = [e for e in entries if e.seq == ticket.version]
+    if len(new) != 1:
+        raise ValueError(f"a change to version {ticket.version} must add exactly one history entry")
+    return new[0]
 
 
 class ActionCaps(Protocol):

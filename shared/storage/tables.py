@@ -24,10 +24,11 @@ from shared.storage.keys import (
     owner_key,
     request_row,
     ticket_key,
-    version_row,
 )
+from shared.storage.ports import new_entry
 
 ID_BLOCK_SIZE = 50
+REPLACE = {"mode": UpdateMode.REPLACE}
 
 
 Row = dict[str, Any]
@@ -199,17 +200,17 @@ class TableTicketRepository:
     def save(
         self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
     ) -> None:
-        # Azurite ignores If-Match inside a batch, so the guard is an insert of the next
-        # version's marker: a concurrent writer that committed this version first makes
-        # the insert, and with it the whole transaction, fail.
-        key = ticket_key(ticket.id)
-        operations: list[Any] = [
-            ("upsert", _ticket_entity(ticket), {"mode": UpdateMode.REPLACE}),
-            ("create", {"PartitionKey": key, "RowKey": version_row(ticket.version)}),
+        # Azurite ignores If-Match inside a batch, so the guard is the insert of this version's
+        # history entry: a concurrent writer that committed this version first makes the
+        # insert, and with it the whole transaction, fail.
+        new_entry(ticket, entries)
+        operations: list[Any] = [("upsert", _ticket_entity(ticket), {"mode": UpdateMode.REPLACE})]
+        operations += [
+            ("create", _entry_entity(e)) if e.seq == ticket.version else ("upsert", _entry_entity(e), REPLACE)
+            for e in entries
         ]
-        operations += [("upsert", _entry_entity(e), {"mode": UpdateMode.REPLACE}) for e in entries]
         if request is not None:
-            operations.append(("upsert", _request_entity(ticket.id, request), {"mode": UpdateMode.REPLACE}))
+            operations.append(("upsert", _request_entity(ticket.id, request), REPLACE))
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:

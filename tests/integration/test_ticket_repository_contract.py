@@ -61,6 +61,24 @@ def user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
 
 
+def test_a_change_must_add_exactly_one_entry_of_its_version(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    changed = ticket.model_copy(update={"version": 2})
+    for entries in ([], [entry(ticket, 3)], [entry(ticket, 2), entry(ticket, 2)]):
+        with pytest.raises(ValueError):
+            repo.save(changed, entries)
+    assert repo.get(ticket.id).version == 1  # type: ignore[union-attr]
+
+
+def test_an_earlier_entry_can_be_updated_alongside_the_new_one(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    repo.save(ticket.model_copy(update={"version": 2}), [entry(ticket, 2)])
+    marked = entry(ticket, 2).model_copy(update={"rolled_back": True})
+    repo.save(ticket.model_copy(update={"version": 3}), [marked, entry(ticket, 3)])
+    assert repo.get_entry(ticket.id, 2).rolled_back  # type: ignore[union-attr]
+    assert [e.seq for e in repo.history(ticket.id, 10, None).results] == [3, 2]
+
+
 def test_added_ticket_reads_back_equal(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
     assert repo.get(ticket.id) == ticket
@@ -86,9 +104,9 @@ def test_save_on_a_stale_version_changes_nothing(repo: TicketRepository) -> None
     repo.save(ticket.model_copy(update={"status": Status.OPEN, "version": 2}), [entry(ticket, 2)])
     stale = ticket.model_copy(update={"status": Status.CLOSED, "version": 2})
     with pytest.raises(ConcurrencyConflict):
-        repo.save(stale, [entry(ticket, 3)])
+        repo.save(stale, [entry(ticket, 2)])
     assert repo.get(ticket.id).status == Status.OPEN  # type: ignore[union-attr]
-    assert repo.get_entry(ticket.id, 3) is None
+    assert repo.get_entry(ticket.id, 2).action_type == "STATUS_CHANGE"  # type: ignore[union-attr]
 
 
 def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketRepository) -> None:
@@ -117,7 +135,7 @@ def test_a_request_is_claimed_by_one_worker_and_completed_with_the_change(repo: 
     _, held = repo.get_with_request(ticket.id, "abc123")
     assert held is not None and held.status == "INPROGRESS" and held.etag
     done = claim.model_copy(update={"status": "COMPLETED", "action_type": "ESCALATE"})
-    repo.save(ticket.model_copy(update={"version": 2}), [], request=done)
+    repo.save(ticket.model_copy(update={"version": 2}), [entry(ticket, 2)], request=done)
     again, record = repo.get_with_request(ticket.id, "abc123")
     assert again.version == 2 and record.status == "COMPLETED"  # type: ignore[union-attr]
     with pytest.raises(ConcurrencyConflict):  # the expired copy we hold is no longer current
