@@ -177,8 +177,8 @@ class TableTicketRepository:
     def add(self, ticket: Ticket) -> None:
         """Insert the ticket row and its owner-index row, in parallel (2 round trips, ~1 in time).
 
-        The insert guards itself (no version marker for version 1: the first change inserts
-        `v2`). An index row whose ticket insert failed points at nothing and readers skip it.
+        The insert guards itself. An index row whose ticket insert failed points at nothing,
+        and readers skip it.
         """
         index = self._pool.submit(
             self._owners.upsert_entity,
