@@ -132,9 +132,9 @@ class AgentWorker:
                 "ticket %s does not exist; dropping request %s", message.ticket_id, message.request_id
             )
             return "missing"
-        etag, outcome = self._claim(ticket, message)
+        etag = self._claim(ticket, message)
         if etag is None:
-            return outcome or "duplicate"
+            return "duplicate"
         if ticket.agent_processed and not message.force:
             self._tickets.release_request(ticket.id, message.request_id, etag)
             return "skipped"
@@ -143,16 +143,16 @@ class AgentWorker:
         except Exception:
             self._tickets.release_request(ticket.id, message.request_id, etag)  # the retry may run
             raise
-        if committed == "skipped":
-            self._tickets.release_request(ticket.id, message.request_id, etag)
         if isinstance(committed, str):
+            if committed == "skipped":
+                self._tickets.release_request(ticket.id, message.request_id, etag)
             return committed
         changed, entry, analysis = committed
         self._after_commit(changed, entry.action_type)  # if this fails, the retry finds COMPLETED and resends
         return self._report(changed, entry, analysis)
 
-    def _claim(self, ticket: Ticket, message: ProcessMessage) -> tuple[str | None, str | None]:
-        """(our claim's ETag, None), or (None, outcome) when the request needs no more work.
+    def _claim(self, ticket: Ticket, message: ProcessMessage) -> str | None:
+        """Our claim's ETag, or None when the request was already completed.
         Raises RequestInProgress while another worker's claim is live."""
         now = self._clock()
         claim = RequestRecord(
@@ -161,7 +161,7 @@ class AgentWorker:
             expires_at=now + timedelta(seconds=self._timings.claim_seconds),
         )
         try:
-            return self._tickets.claim_request(ticket.id, claim, None), None
+            return self._tickets.claim_request(ticket.id, claim, None)
         except ConcurrencyConflict:
             pass  # a redelivery: see what the record says
         current, record = self._tickets.get_with_request(ticket.id, message.request_id)
@@ -169,11 +169,11 @@ class AgentWorker:
             raise RequestInProgress(f"request {message.request_id} was released meanwhile; retrying")
         if record.status == COMPLETED:
             self._after_commit(current, record.action_type)  # resend a follow-up a crash may have lost
-            return None, "duplicate"
+            return None
         if record.expires_at and record.expires_at > now:
             raise RequestInProgress(f"request {message.request_id} is being handled by another worker")
         try:
-            return self._tickets.claim_request(ticket.id, claim, record), None  # a dead worker's claim
+            return self._tickets.claim_request(ticket.id, claim, record)  # a dead worker's claim
         except ConcurrencyConflict as exc:
             raise RequestInProgress(str(exc)) from exc
 
