@@ -41,7 +41,7 @@ from azure.data.tables import TableClient, TableEntity, UpdateMode
 from limits.errors import ConfigurationError
 from limits.storage import Storage
 
-from shared.storage.clients import count_request
+from shared.storage.clients import client_options
 
 __all__ = [
     "CONNECTION_STRING_ENV",
@@ -162,7 +162,7 @@ class AzureTableStorage(Storage):
         with self._client_lock:
             if self._client is None:
                 created = TableClient.from_connection_string(
-                    self._connection_string, self.table_name, raw_request_hook=count_request
+                    self._connection_string, self.table_name, **client_options()
                 )
                 try:
                     created.create_table()
