@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -85,7 +85,7 @@ class InMemoryTicketRepository:
     def list_all(self, status: Status | None, limit: int, cursor: str | None) -> Page:
         return self._page(lambda t: status is None or t.status == status, limit, cursor)
 
-    def _page(self, keep, limit: int, cursor: str | None) -> Page:  # type: ignore[no-untyped-def]
+    def _page(self, keep: Callable[[Ticket], bool], limit: int, cursor: str | None) -> Page:
         after = ticket_id_of(cursor) if cursor else None
         with self._lock:
             ids = sorted((i for i in self._tickets if after is None or i < after), reverse=True)
