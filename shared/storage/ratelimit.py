@@ -93,6 +93,8 @@ class AzureTableStorage(Storage):
 
     :param uri: ``azuretables://?table=NAME`` (table defaults to ``ratelimits``).
     :param connection_string: storage connection string; defaults to env ``AzureWebJobsStorage``.
+    :param endpoint: instead of a connection string, the table endpoint of an account reached with
+     ``credential`` (an Entra ID token credential: identity-based storage).
     :param clock: returns epoch seconds; defaults to :func:`time.time` (inject for tests).
     :param max_retries: optimistic-concurrency attempts per increment before
      :class:`RateLimitContentionError`.
@@ -111,6 +113,8 @@ class AzureTableStorage(Storage):
         wrap_exceptions: bool = False,
         *,
         connection_string: str | None = None,
+        endpoint: str | None = None,
+        credential: Any = None,
         clock: Callable[[], float] | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         **options: Any,
@@ -121,8 +125,8 @@ class AzureTableStorage(Storage):
         query = urllib.parse.parse_qs(parsed.query)
         table = str(options.pop("table", None) or (query.get("table") or [DEFAULT_TABLE])[0])
         _validate_table_name(table)
-        conn = connection_string or os.environ.get(CONNECTION_STRING_ENV)
-        if not conn:
+        conn = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
+        if not conn and not endpoint:
             raise ConfigurationError(
                 f"{SCHEME}:// needs connection_string=... or the {CONNECTION_STRING_ENV} environment variable"
             )
@@ -131,6 +135,7 @@ class AzureTableStorage(Storage):
         self.table_name = table
         self.max_retries = int(max_retries)
         self._connection_string = conn
+        self._endpoint, self._credential = endpoint, credential
         self._clock: Callable[[], float] = clock or time.time
         self._client_lock = threading.Lock()
         self._client: TableClient | None = None
@@ -161,9 +166,14 @@ class AzureTableStorage(Storage):
             return client
         with self._client_lock:
             if self._client is None:
-                created = TableClient.from_connection_string(
-                    self._connection_string, self.table_name, **client_options()
-                )
+                if self._endpoint:
+                    created = TableClient(
+                        self._endpoint, self.table_name, credential=self._credential, **client_options()
+                    )
+                else:
+                    created = TableClient.from_connection_string(
+                        self._connection_string, self.table_name, **client_options()
+                    )
                 try:
                     created.create_table()
                 except ResourceExistsError:
