@@ -205,11 +205,19 @@ def get_settings() -> Settings:
     return Settings()  # type: ignore[call-arg]
 
 
+def _setting(loc: tuple[int | str, ...]) -> str:
+    """The setting's name: pydantic names a defaulted field by attribute, a given one by alias."""
+    if not loc:
+        return "settings"
+    field = Settings.model_fields.get(str(loc[0]))
+    return (field.alias if field and field.alias else str(loc[0])) + "".join(f".{p}" for p in loc[1:])
+
+
 def problems(exc: ValidationError) -> list[str]:
     """`SETTING: reason` for each refused setting; never the value (pydantic's own rendering
     of the error quotes the input)."""
-    return [f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()]
+    return [f"{_setting(e['loc'])}: {e['msg']}" for e in exc.errors()]
 
 
 def setting_names(exc: ValidationError) -> list[str]:
-    return sorted({str(e["loc"][0]) for e in exc.errors() if e["loc"]}) or ["settings"]
+    return sorted({_setting(e["loc"][:1]) for e in exc.errors() if e["loc"]}) or ["settings"]
