@@ -210,10 +210,7 @@ def storage_failed(exc: Exception) -> ServiceUnavailable | None:
         return exc
     if isinstance(exc, RateLimitContentionError):
         return ThrottleContended("Too many requests at once for this limit; please try again.")
-    if isinstance(exc, ResourceNotFoundError) and getattr(exc, "error_code", None) in (
-        "TableNotFound",
-        "QueueNotFound",
-    ):
+    if isinstance(exc, ResourceNotFoundError) and _names_missing_storage(exc):
         container = _container
         if container and container.provisioner:
             container.provisioner.forget()
@@ -226,6 +223,13 @@ def storage_failed(exc: Exception) -> ServiceUnavailable | None:
         # ServiceRequestError (cannot connect), ServiceResponseError (timeout, dropped), ...
         return StorageUnavailable("Storage is unavailable; please try again shortly.")
     return None
+
+
+def _names_missing_storage(exc: ResourceNotFoundError) -> bool:
+    """TableNotFound or QueueNotFound; the tables SDK re-raises some errors without their code
+    decoded, so the response body is looked at too."""
+    codes = ("TableNotFound", "QueueNotFound")
+    return str(getattr(exc, "error_code", None) or "") in codes or any(c in str(exc) for c in codes)
 
 
 def use_container(container: Container | None) -> None:

@@ -285,7 +285,10 @@ def test_through_the_app_a_refused_configuration_answers_503_and_is_logged_once(
     from shared.container import use_container
     from tests.unit.http_client import invoke, payload
 
-    forged = {"Authorization": "Bearer " + mint_token("mallory", ["admin"], LOCAL_DEV_SECRET)}
+    forged = {
+        "Authorization": "Bearer " + mint_token("mallory", ["admin"], LOCAL_DEV_SECRET),
+        "Accept": "application/problem+json",
+    }
     use_container(None)
     try:
         with caplog.at_level("ERROR"):

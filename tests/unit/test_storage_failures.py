@@ -24,7 +24,7 @@ from shared.storage.ratelimit import RateLimitContentionError
 from tests.conftest import bearer
 from tests.unit.http_client import invoke, payload
 
-ALICE = bearer("alice")
+ALICE = {**bearer("alice"), "Accept": "application/problem+json"}
 
 
 def status_error(status: int, code: str | None = None, kind: type[HttpResponseError] = HttpResponseError):
