@@ -467,3 +467,13 @@ def test_a_jwks_outage_keeps_the_last_keys_and_without_any_answers_503(rotating:
     clock.now += 601
     auth.authenticate(rotating.token("k"))  # the refresh failed: the last keys stay in use
     assert rotating.fetches == 3
+
+
+def test_every_setting_is_documented_in_the_sample_and_the_readme() -> None:
+    sample = json.loads((ROOT / "local.settings.sample.json").read_text())["Values"]
+    readme = (ROOT / "README.md").read_text()
+    for field in Settings.model_fields.values():
+        name = str(field.alias)
+        assert name in sample, f"{name} is missing from local.settings.sample.json"
+        short = "__" + name.split("__")[1] if "__" in name else name
+        assert f"`{name}`" in readme or f"`{short}`" in readme, f"{name} is missing from the README"
