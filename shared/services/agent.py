@@ -40,6 +40,7 @@ log = logging.getLogger("resolvemeq.agent")
 
 INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
 SAVE_ATTEMPTS = 3
+CLAIM_POLL_SECONDS = 30  # a delivery that meets a live claim looks again this often, until it expires
 
 
 class Analyser(Protocol):
@@ -226,7 +227,8 @@ class AgentWorker:
                 self._after_commit(ticket_id, record.ticket_version, record.action_type)
             return "duplicate"
         if record.expires_at and record.expires_at > now:
-            wait = math.ceil((record.expires_at - now).total_seconds()) + 1
+            remaining = math.ceil((record.expires_at - now).total_seconds()) + 1
+            wait = min(remaining, CLAIM_POLL_SECONDS)
             self._queue.send(self._queues.agent, message.model_dump(mode="json"), wait)
             log.info("request %s is held by another worker; looking again in %s s", message.request_id, wait)
             return "waiting"
