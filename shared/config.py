@@ -56,7 +56,8 @@ class Settings(BaseSettings):
     auto_pause_rollbacks_per_hour: int = Field(20, ge=0, alias="AUTO_PAUSE_ROLLBACKS_PER_HOUR")
     notify_webhook_url: str = Field("", alias="NOTIFY_WEBHOOK_URL")
     ratelimit_storage_uri: str = Field("", alias="RATELIMIT_STORAGE_URI")
-    agent_claim_seconds: int = Field(120, ge=1, alias="AGENT_CLAIM_SECONDS")
+    agent_claim_seconds: int = Field(330, ge=1, alias="AGENT_CLAIM_SECONDS")
+    agent_retry_seconds: int = Field(30, ge=0, alias="AGENT_RETRY_SECONDS")
 
     @field_validator("agent_throttle_rate", "rollback_throttle_rate")
     @classmethod

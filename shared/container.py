@@ -109,7 +109,7 @@ class Container:
             Thresholds(s.confidence_high, s.confidence_medium, s.success_prob_auto_resolve),
             self.clock,
             QUEUES,
-            Timings(s.followup_delay_seconds, s.agent_claim_seconds),
+            Timings(s.followup_delay_seconds, s.agent_claim_seconds, s.agent_retry_seconds),
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)

@@ -45,6 +45,10 @@ class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class StatusLocked(Conflict):
+    code = "status_locked"
+
+
 class PayloadTooLarge(AppError):
     status, code, title = 413, "payload_too_large", "Request body too large"
 

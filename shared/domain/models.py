@@ -206,9 +206,11 @@ class ProcessRequest(_Strict):
 class ProcessMessage(BaseModel):
     """The agent queue's message: which ticket to act on, for which request.
 
-    `ticket` is the ticket as the endpoint read it (version `ticket_version`), so the worker
-    need not read it again: the commit is guarded by that version, and a ticket that changed
-    in between makes it fail and re-read. Left out when too large for a queue message.
+    `ticket_version` is the version the endpoint accepted the request on: the agent acts on
+    exactly that version or not at all (a ticket a person changed since is `superseded`).
+    `ticket` is the ticket as the endpoint read it, so the worker need not read it again;
+    left out when too large for a queue message. `attempt` counts the retries scheduled
+    while the agent service was unavailable.
     """
 
     ticket_id: int
@@ -217,6 +219,7 @@ class ProcessMessage(BaseModel):
     force: bool = False
     ticket: Ticket | None = None
     ticket_version: int | None = None
+    attempt: int = Field(default=0, ge=0)
 
     def snapshot(self) -> Ticket | None:
         if self.ticket is None or self.ticket_version is None:
@@ -237,5 +240,7 @@ class RequestRecord(BaseModel):
     request_id: str
     status: str  # INPROGRESS | COMPLETED
     expires_at: datetime | None = None
-    action_type: str | None = None
+    action_type: str | None = None  # the change committed; None when the request changed nothing
+    ticket_version: int | None = None  # the version that change produced
+    outcome: str | None = None
     etag: str | None = Field(default=None, exclude=True)

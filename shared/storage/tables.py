@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import threading
@@ -39,13 +40,22 @@ class OptimisticRow:
     it saw so an uncontended update is a single request.
 
     `change` gets the current properties ({} when absent) and returns the new ones, or
-    None to leave the row as it is. Counters only grow within their window, so a stale
-    cached copy can only make `change` too optimistic: its write then fails on the ETag
-    and the row is read again.
+    None to leave the row as it is. A stale cached copy makes a write fail on the ETag,
+    and the row is read again. A decline on the cached copy is final only where values
+    never go back (`trust_cached_decline`, e.g. an id counter); where they can (a cap
+    slot given back), a decline is confirmed on a fresh read.
     """
 
-    def __init__(self, table: TableClient, partition: str, row: str, retries: int = 60) -> None:
+    def __init__(
+        self,
+        table: TableClient,
+        partition: str,
+        row: str,
+        retries: int = 60,
+        trust_cached_decline: bool = True,
+    ) -> None:
         self._table, self._keys, self._retries = table, (partition, row), retries
+        self._trust_cached_decline = trust_cached_decline
         self._seen: tuple[Row, str | None] | None = None
         self._lock = threading.Lock()
 
@@ -53,12 +63,18 @@ class OptimisticRow:
         """The properties `change` saw last, and what it wrote (None: it declined)."""
         for attempt in range(self._retries):
             with self._lock:
-                seen = self._seen
+                seen, cached = self._seen, self._seen is not None
             if seen is None:
                 seen = self._read()
             props, etag = seen
             new = change(dict(props))
             if new is None:
+                if cached and not self._trust_cached_decline:
+                    with self._lock:
+                        self._seen = None
+                    continue
+                with self._lock:
+                    self._seen = seen
                 return props, None
             entity = {"PartitionKey": self._keys[0], "RowKey": self._keys[1], **new}
             try:
@@ -257,6 +273,17 @@ class TableTicketRepository:
         except (ResourceNotFoundError, ResourceModifiedError):
             pass  # already gone, or no longer ours
 
+    def complete_request(self, ticket_id: int, record: RequestRecord, etag: str) -> None:
+        try:
+            self._tickets.update_entity(
+                _request_entity(ticket_id, record),
+                mode=UpdateMode.REPLACE,
+                etag=etag,
+                match_condition=MatchConditions.IfNotModified,
+            )
+        except (ResourceModifiedError, ResourceNotFoundError) as exc:
+            raise ConcurrencyConflict(f"request {record.request_id} is no longer ours") from exc
+
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         query = f"PartitionKey eq {_quote(owner_key(owner))}"
         if cursor:
@@ -317,14 +344,23 @@ def _share(total: int, shards: int, index: int) -> int:
     return total // shards + (1 if index < total % shards else 0)
 
 
+def _tag(holder: str) -> str:
+    return hashlib.sha256(holder.encode()).hexdigest()[:20]
+
+
 class TableActionCaps:
     """Hourly and daily caps split into shard rows whose budgets sum to the caps.
 
-    Each shard row holds its day count and its per-hour counts and is updated under
-    an ETag, so no shard overshoots its budget and the sum never exceeds a cap, with
-    any number of instances. Shards spread the write contention; a worker tries them
-    in random order, and a shard it last saw full costs it no request (counts only grow).
+    Each shard row holds its day count, its per-hour counts and the holders of its slots,
+    and is updated under an ETag, so no shard overshoots its budget and the sum never
+    exceeds a cap, with any number of instances. A holder tries the shards in an order
+    drawn from its own id (spreading the writers, and leading a retry back to the slot its
+    earlier attempt took); holding a slot already takes nothing more. Releasing removes the
+    holder and its counts. Holder lists keep the newest MAX_HOLDERS entries of a day, far
+    more than any request stays retried.
     """
+
+    MAX_HOLDERS = 800
 
     def __init__(self, counters: TableClient, per_hour: int, per_day: int, shards: int = 4) -> None:
         self._table, self._per_hour, self._per_day, self._shards = counters, per_hour, per_day, shards
@@ -335,34 +371,72 @@ class TableActionCaps:
         with self._lock:
             if (day, shard) not in self._rows:
                 self._rows = {k: v for k, v in self._rows.items() if k[0] == day}
-                self._rows[(day, shard)] = OptimisticRow(self._table, f"caps-{day}", f"shard-{shard}")
+                self._rows[(day, shard)] = OptimisticRow(
+                    self._table, f"caps-{day}", f"shard-{shard}", trust_cached_decline=False
+                )
             return self._rows[(day, shard)]
 
-    def try_acquire(self, now: datetime) -> str | None:
-        day, hour = now.strftime("%Y%m%d"), f"H{now:%H}"
+    def _order(self, holder: str) -> list[int]:
+        return sorted(range(self._shards), key=lambda s: hashlib.sha256(f"{holder}/{s}".encode()).digest())
+
+    def try_acquire(self, now: datetime, holder: str) -> str | None:
+        day, hour, tag = now.strftime("%Y%m%d"), f"H{now:%H}", _tag(holder)
         reason = "daily_cap_reached"
-        shards = list(range(self._shards))
-        random.shuffle(shards)
-        for shard in shards:
+        for shard in self._order(holder):
             day_budget = _share(self._per_day, self._shards, shard)
             hour_budget = _share(self._per_hour, self._shards, shard)
+            held = False
 
             def take(props: Row, day_budget: int = day_budget, hour_budget: int = hour_budget) -> Row | None:
-                if props.get("Day", 0) >= day_budget or props.get(hour, 0) >= hour_budget:
+                nonlocal held
+                holders = _holders(props)
+                held = any(h.partition(":")[0] == tag for h in holders)
+                if held or props.get("Day", 0) >= day_budget or props.get(hour, 0) >= hour_budget:
                     return None
-                return {**props, "Day": props.get("Day", 0) + 1, hour: props.get(hour, 0) + 1}
+                holders = [*holders, f"{tag}:{hour}"][-self.MAX_HOLDERS :]
+                return {
+                    **props,
+                    "Day": props.get("Day", 0) + 1,
+                    hour: props.get(hour, 0) + 1,
+                    "Holders": " ".join(holders),
+                }
 
             seen, taken = self._row(day, shard).update(take)
-            if taken is not None:
+            if taken is not None or held:
                 return None
             if seen.get("Day", 0) < day_budget:
                 reason = "hourly_cap_reached"
         return reason
 
+    def release(self, taken_at: datetime, holder: str) -> None:
+        day, tag = taken_at.strftime("%Y%m%d"), _tag(holder)
+        for shard in self._order(holder):
+
+            def give(props: Row) -> Row | None:
+                holders = _holders(props)
+                mine = next((h for h in holders if h.partition(":")[0] == tag), None)
+                if mine is None:
+                    return None
+                hour = mine.partition(":")[2]
+                holders.remove(mine)
+                return {
+                    **props,
+                    "Day": max(0, props.get("Day", 0) - 1),
+                    hour: max(0, props.get(hour, 0) - 1),
+                    "Holders": " ".join(holders),
+                }
+
+            if self._row(day, shard).update(give)[1] is not None:
+                return
+
     def usage(self, now: datetime) -> tuple[int, int]:
         day, hour = now.strftime("%Y%m%d"), f"H{now:%H}"
         rows = [self._row(day, shard).read() for shard in range(self._shards)]
         return sum(r.get(hour, 0) for r in rows), sum(r.get("Day", 0) for r in rows)
+
+
+def _holders(props: Row) -> list[str]:
+    return str(props.get("Holders", "")).split()
 
 
 class TableControlsRepository:

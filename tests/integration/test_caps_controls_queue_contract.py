@@ -1,70 +1,21 @@
-"""Contracts of ActionCaps, ControlsRepository and MessageQueue: fakes and Azure adapters alike."""
+"""Contracts of ControlsRepository and MessageQueue: fakes and Azure adapters alike."""
 
 from __future__ import annotations
 
 import json
 import uuid
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import pytest
-from azure.data.tables import TableClient
 
 from shared.domain.models import AgentControls, AgentMode
 from shared.storage import provision as names
-from shared.storage.clients import StorageClients, round_trips
-from shared.storage.memory import InMemoryActionCaps, InMemoryControlsRepository
-from shared.storage.ports import ActionCaps
+from shared.storage.clients import StorageClients
+from shared.storage.memory import InMemoryControlsRepository
 from shared.storage.queues import AzureMessageQueue
-from shared.storage.tables import TableActionCaps, TableControlsRepository
+from shared.storage.tables import TableControlsRepository
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
-
-
-def fresh_table(conn: str) -> TableClient:
-    """Caps rows are keyed by day: a table of its own keeps each test's windows empty."""
-    table = StorageClients(conn).table(f"caps{uuid.uuid4().hex[:12]}")
-    table.create_table()
-    return table
-
-
-@pytest.fixture(params=["memory", "table"])
-def make_caps(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
-    if request.param == "memory":  # one store: every "instance" is the same fake
-        store: dict[tuple[int, int], InMemoryActionCaps] = {}
-        return lambda hour, day: store.setdefault((hour, day), InMemoryActionCaps(hour, day))
-    table = fresh_table(request.getfixturevalue("azurite_conn"))
-    return lambda hour, day: TableActionCaps(table, hour, day)
-
-
-def test_the_hourly_cap_admits_exactly_n_and_names_the_reason(make_caps) -> None:  # type: ignore[no-untyped-def]
-    caps: ActionCaps = make_caps(3, 100)
-    results = [caps.try_acquire(NOW) for _ in range(5)]
-    assert results == [None, None, None, "hourly_cap_reached", "hourly_cap_reached"]
-    assert caps.try_acquire(NOW + timedelta(hours=1)) is None
-    assert caps.usage(NOW) == (3, 4)
-
-
-def test_the_daily_cap_spans_hours(make_caps) -> None:  # type: ignore[no-untyped-def]
-    caps: ActionCaps = make_caps(100, 2)
-    assert [caps.try_acquire(NOW + timedelta(hours=h)) for h in range(3)] == [None, None, "daily_cap_reached"]
-    assert caps.try_acquire(NOW + timedelta(days=1)) is None
-
-
-def test_caps_are_exact_under_concurrency_across_instances(make_caps) -> None:  # type: ignore[no-untyped-def]
-    first, second = make_caps(10, 500), make_caps(10, 500)  # two instances over one store
-    with ThreadPoolExecutor(16) as pool:
-        results = list(pool.map(lambda i: (first if i % 2 else second).try_acquire(NOW), range(40)))
-    assert results.count(None) == 10
-    assert set(results) - {None} == {"hourly_cap_reached"}
-
-
-def test_an_uncontended_table_cap_take_is_one_round_trip(azurite_conn: str) -> None:
-    caps = TableActionCaps(fresh_table(azurite_conn), 100, 500, shards=1)
-    caps.try_acquire(NOW)
-    before = round_trips()
-    assert caps.try_acquire(NOW) is None
-    assert round_trips() - before == 1
 
 
 @pytest.fixture(params=["memory", "table"])
