@@ -87,11 +87,13 @@ class Principal(BaseModel):
 # Stored sizes. Table Storage keeps strings as UTF-16: a string property holds at most 32K
 # units (64 KiB), an entity 1 MiB. Lengths below count characters, but a character can take
 # 2 units (outside the BMP) and, inside a JSON property, a control character takes 6 ("\u0001").
-# So the layout bounds every row by construction: the description (10,000 characters, at most
-# 20,000 units) is a property of its own, stored raw; the agent's summary is a property of its
-# own, bounded by AGENT_SUMMARY_UNITS; every other client string is short enough that a ticket
-# row's JSON stays well inside one property even when each character takes 6 units
-# (tests/integration/test_stored_sizes.py writes the biggest possible rows to Azurite).
+# So the Table layout bounds every row by construction: a ticket's description (10,000
+# characters, at most 20,000 units) is a property of its own, stored raw; its resolution and
+# the agent's summary (bounded by AGENT_SUMMARY_UNITS) too, as JSON; a history entry keeps its
+# states before and after in properties of their own and shortens its free text to fit. Every
+# other client string is short enough that the rest stays within a third of a property even
+# when each character takes 6 units (tests/integration/test_stored_sizes.py writes the
+# biggest possible rows to Azurite).
 TABLE_STRING_UNITS = 32 * 1024
 AGENT_SUMMARY_UNITS = 30 * 1024  # the JSON of a ticket's `agent` field; larger ones are shrunk
 _SURROGATE = re.compile("[\ud800-\udfff]")

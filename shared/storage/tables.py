@@ -133,8 +133,9 @@ class TableIdAllocator:
 def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
     """The ticket row. Each part that can grow has a string property of its own, so each fits
     in one (32K UTF-16 units; see "Stored sizes" in shared/domain/models.py): the description,
-    raw (10,000 characters take at most 20,000 units; JSON would take up to 60,000), and the
-    agent's summary, shrunk to AGENT_SUMMARY_UNITS if it ever came out larger."""
+    raw (10,000 characters take at most 20,000 units; as JSON up to 60,000), the resolution
+    (feedback text), and the agent's summary, shrunk to AGENT_SUMMARY_UNITS if it ever came
+    out larger. Data keeps the rest, a third of a property at most, with room for new fields."""
     entity = {
         "PartitionKey": ticket_key(ticket.id),
         "RowKey": TICKET_ROW,
@@ -142,10 +143,12 @@ def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
         "Status": ticket.status.value,
         "Version": ticket.version,
         "Description": ticket.description,
-        "Data": _json(ticket.model_dump(mode="json", exclude={"description", "agent"})),
+        "Data": _json(ticket.model_dump(mode="json", exclude={"description", "agent", "resolution"})),
     }
     if ticket.agent is not None:
         entity["Agent"] = _json(storable_json(ticket.agent, AGENT_SUMMARY_UNITS))
+    if ticket.resolution is not None:
+        entity["Resolution"] = _json(ticket.resolution.model_dump(mode="json"))
     return entity
 
 
@@ -158,33 +161,40 @@ def _to_ticket(entity: dict[str, Any]) -> Ticket:
     data = json.loads(entity["Data"])
     # Rows written before the description and the agent had properties of their own hold them in Data.
     data["description"] = entity.get("Description", data.get("description", ""))
-    if "Agent" in entity:
-        data["agent"] = json.loads(entity["Agent"])
+    for prop, field in (("Agent", "agent"), ("Resolution", "resolution")):
+        if prop in entity:
+            data[field] = json.loads(entity[prop])
     ticket = Ticket.model_validate(data)
     ticket.version = int(entity["Version"])
     return ticket
 
 
 def _entry_entity(entry: HistoryEntry) -> dict[str, Any]:
-    return {
-        "PartitionKey": ticket_key(entry.ticket_id),
-        "RowKey": history_row(entry.seq),
-        "ActionType": entry.action_type.value,
-        "Data": _entry_json(entry),
-    }
-
-
-def _entry_json(entry: HistoryEntry) -> str:
-    """The entry in one string property. Its free text (the reasoning and the parameters an
-    agent or a person supplied) is shortened if the whole would not fit, so that a change
-    can always be committed; the states and the rest are bounded by the ticket's own fields."""
-    data = entry.model_dump(mode="json")
+    """A history entry row. The states before and after the change each hold a whole resolution
+    (feedback text included), so each has a property of its own; the free text in Data (the
+    reasoning and the parameters an agent or a person supplied) is shortened if Data would not
+    fit, so that a change can always be committed."""
+    data = entry.model_dump(mode="json", exclude={"before_state", "after_state"})
     fixed = json_units({**data, "agent_reasoning": "", "action_params": {}})
     free = storable_json(
         {"agent_reasoning": data["agent_reasoning"], "action_params": data["action_params"]},
         TABLE_STRING_UNITS - fixed - 64,
     )
-    return _json({**data, "agent_reasoning": "", "action_params": {}, **free})
+    return {
+        "PartitionKey": ticket_key(entry.ticket_id),
+        "RowKey": history_row(entry.seq),
+        "ActionType": entry.action_type.value,
+        "Before": _json(entry.before_state),
+        "After": _json(entry.after_state),
+        "Data": _json({**data, "agent_reasoning": "", "action_params": {}, **free}),
+    }
+
+
+def _to_entry(entity: dict[str, Any]) -> HistoryEntry:
+    data = json.loads(entity["Data"])
+    if "Before" in entity:  # rows written before the states had properties of their own hold them in Data
+        data["before_state"], data["after_state"] = json.loads(entity["Before"]), json.loads(entity["After"])
+    return HistoryEntry.model_validate(data)
 
 
 def _request_entity(ticket_id: int, record: RequestRecord) -> dict[str, Any]:
@@ -345,7 +355,7 @@ class TableTicketRepository:
         for row in self._tickets.query_entities(query, results_per_page=limit + 1):
             if len(entries) == limit:
                 return Page(results=entries, next_cursor=history_row(entries[-1].seq))
-            entries.append(HistoryEntry.model_validate_json(row["Data"]))
+            entries.append(_to_entry(row))
         return Page(results=entries, next_cursor=None)
 
     def get_entry(self, ticket_id: int, seq: int) -> HistoryEntry | None:
@@ -353,7 +363,7 @@ class TableTicketRepository:
             row = self._tickets.get_entity(ticket_key(ticket_id), history_row(seq))
         except ResourceNotFoundError:
             return None
-        return HistoryEntry.model_validate_json(row["Data"])
+        return _to_entry(row)
 
 
 def _share(total: int, shards: int, index: int) -> int:
