@@ -455,12 +455,12 @@ class TableControlsRepository:
             "PartitionKey": CONTROLS_PARTITION,
             "RowKey": CONTROLS_ROW,
             "Version": controls.version,
-            "Data": controls.model_dump_json(),
+            "Data": _json(controls.model_dump(mode="json")),
         }
         record = {
             "PartitionKey": CONTROLS_PARTITION,
             "RowKey": audit_row(controls.version),
-            "Data": json.dumps(audit, default=str),
+            "Data": _json(audit),  # three reasons at most (its own, before, after): < 20K units
         }
         try:
             self._table.submit_transaction([("upsert", current, REPLACE), ("create", record)])

@@ -135,6 +135,18 @@ def test_the_audit_trail_is_newest_first_and_limited(controls_repo: ControlsRepo
     assert len(controls_repo.audit_trail(100)) == 12
 
 
+def test_the_longest_reasons_are_stored(make_controls_repo) -> None:  # type: ignore[no-untyped-def]
+    """A reason is 1,000 characters; the audit row holds three (the change's, before, after)."""
+    admin = Principal(sub="ada", roles=frozenset({"admin"}))
+    defaults = AgentControls(enabled=True, mode=AgentMode.AUTONOMOUS, rollout_percent=100)
+    service = ControlsService(make_controls_repo(), defaults, lambda: NOW)
+    for reason in ("\x01" * 1000, "😀" * 1000, "🙂" * 1000, '"\\' * 500, "\x1f" * 1000):
+        assert service.update(admin, ControlsUpdate(enabled=False, reason=reason)).reason == reason
+    repo = make_controls_repo()
+    assert repo.get().reason == "\x1f" * 1000
+    assert repo.audit_trail(1)[0]["before"]["reason"] == '"\\' * 500
+
+
 class Lockstep:
     """Makes two instances' updates read the same version before either writes: every round
     then has a lost race, which the loser must survive by re-reading and re-applying."""
