@@ -159,7 +159,7 @@ def _json(value: Any) -> str:
 
 def _to_ticket(entity: dict[str, Any]) -> Ticket:
     data = json.loads(entity["Data"])
-    # Rows written before the description and the agent had properties of their own hold them in Data.
+    # Rows written before the description, agent and resolution had properties of their own hold them in Data.
     data["description"] = entity.get("Description", data.get("description", ""))
     for prop, field in (("Agent", "agent"), ("Resolution", "resolution")):
         if prop in entity:
