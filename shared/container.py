@@ -91,7 +91,8 @@ class Container:
     def __post_init__(self) -> None:
         s = self.settings
         self.auth = Authenticator(s)
-        self.ticket_service = TicketService(self.tickets, self.clock)
+        create_throttle = Throttle(self.throttle_storage, s.ticket_create_throttle_rate, "create")
+        self.ticket_service = TicketService(self.tickets, self.clock, create_throttle)
         defaults = AgentControls(
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )

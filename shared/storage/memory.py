@@ -153,15 +153,26 @@ class InMemoryActionCaps:
 
 class InMemoryControlsRepository:
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._controls: AgentControls | None = None
+        self._versions: set[int] = set()
         self.audit: list[dict[str, Any]] = []
 
     def get(self) -> AgentControls | None:
-        return self._controls
+        with self._lock:
+            return self._controls.model_copy() if self._controls else None
 
     def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
-        self._controls = controls
-        self.audit.append(audit)
+        with self._lock:  # like the Table adapter: each version's audit record is inserted once
+            if controls.version in self._versions:
+                raise ConcurrencyConflict(f"controls version {controls.version} was committed first")
+            self._versions.add(controls.version)
+            self._controls = controls.model_copy()
+            self.audit.append(dict(audit))
+
+    def audit_trail(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(a) for a in reversed(self.audit[-limit:])] if limit > 0 else []
 
 
 class InMemoryMessageQueue:

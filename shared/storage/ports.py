@@ -88,10 +88,18 @@ class ActionCaps(Protocol):
 
 
 class ControlsRepository(Protocol):
-    def get(self) -> AgentControls | None: ...
+    """The agent controls, versioned like a ticket, and an append-only audit record per change."""
+
+    def get(self) -> AgentControls | None:
+        """The stored controls with their `version`; None when they were never changed."""
 
     def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
-        """Store the controls and append an audit record."""
+        """Commit `controls` (version one past the stored one, 1 for the first change) with its
+        audit record, all or nothing. Raises ConcurrencyConflict when another change committed
+        that version first."""
+
+    def audit_trail(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` audit records, newest first."""
 
 
 class MessageQueue(Protocol):

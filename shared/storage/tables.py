@@ -7,7 +7,6 @@ import json
 import random
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -17,7 +16,18 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
+from shared.domain.models import (
+    AGENT_SUMMARY_UNITS,
+    TABLE_STRING_UNITS,
+    AgentControls,
+    HistoryEntry,
+    Page,
+    RequestRecord,
+    Status,
+    Ticket,
+    json_units,
+    storable_json,
+)
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import (
     TICKET_ROW,
@@ -137,29 +147,70 @@ class TableIdAllocator:
 
 
 def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
-    return {
+    """The ticket row. Each part that can grow has a string property of its own, so each fits
+    in one (32K UTF-16 units; see "Stored sizes" in shared/domain/models.py): the description,
+    raw (10,000 characters take at most 20,000 units; as JSON up to 60,000), the resolution
+    (feedback text), and the agent's summary, shrunk to AGENT_SUMMARY_UNITS if it ever came
+    out larger. Data keeps the rest, a third of a property at most, with room for new fields."""
+    entity = {
         "PartitionKey": ticket_key(ticket.id),
         "RowKey": TICKET_ROW,
         "Owner": ticket.user,
         "Status": ticket.status.value,
         "Version": ticket.version,
-        "Data": ticket.model_dump_json(),
+        "Description": ticket.description,
+        "Data": _json(ticket.model_dump(mode="json", exclude={"description", "agent", "resolution"})),
     }
+    if ticket.agent is not None:
+        entity["Agent"] = _json(storable_json(ticket.agent, AGENT_SUMMARY_UNITS))
+    if ticket.resolution is not None:
+        entity["Resolution"] = _json(ticket.resolution.model_dump(mode="json"))
+    return entity
+
+
+def _json(value: Any) -> str:
+    """Compact JSON as stored: non-ASCII kept as is (an escaped emoji would take 12 units, not 2)."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _to_ticket(entity: dict[str, Any]) -> Ticket:
-    ticket = Ticket.model_validate_json(entity["Data"])
+    data = json.loads(entity["Data"])
+    # Rows written before the description, agent and resolution had properties of their own hold them in Data.
+    data["description"] = entity.get("Description", data.get("description", ""))
+    for prop, field in (("Agent", "agent"), ("Resolution", "resolution")):
+        if prop in entity:
+            data[field] = json.loads(entity[prop])
+    ticket = Ticket.model_validate(data)
     ticket.version = int(entity["Version"])
     return ticket
 
 
 def _entry_entity(entry: HistoryEntry) -> dict[str, Any]:
+    """A history entry row. The states before and after the change each hold a whole resolution
+    (feedback text included), so each has a property of its own; the free text in Data (the
+    reasoning and the parameters an agent or a person supplied) is shortened if Data would not
+    fit, so that a change can always be committed."""
+    data = entry.model_dump(mode="json", exclude={"before_state", "after_state"})
+    fixed = json_units({**data, "agent_reasoning": "", "action_params": {}})
+    free = storable_json(
+        {"agent_reasoning": data["agent_reasoning"], "action_params": data["action_params"]},
+        TABLE_STRING_UNITS - fixed - 64,
+    )
     return {
         "PartitionKey": ticket_key(entry.ticket_id),
         "RowKey": history_row(entry.seq),
         "ActionType": entry.action_type.value,
-        "Data": entry.model_dump_json(),
+        "Before": _json(entry.before_state),
+        "After": _json(entry.after_state),
+        "Data": _json({**data, "agent_reasoning": "", "action_params": {}, **free}),
     }
+
+
+def _to_entry(entity: dict[str, Any]) -> HistoryEntry:
+    data = json.loads(entity["Data"])
+    if "Before" in entity:  # rows written before the states had properties of their own hold them in Data
+        data["before_state"], data["after_state"] = json.loads(entity["Before"]), json.loads(entity["After"])
+    return HistoryEntry.model_validate(data)
 
 
 def _request_entity(ticket_id: int, record: RequestRecord) -> dict[str, Any]:
@@ -191,21 +242,20 @@ class TableTicketRepository:
         return self._ids.next_id()
 
     def add(self, ticket: Ticket) -> None:
-        """Insert the ticket row and its owner-index row, in parallel (2 round trips, ~1 in time).
+        """The owner-index row, then the ticket row: 2 round trips, one after the other.
 
-        The insert guards itself. An index row whose ticket insert failed points at nothing,
-        and readers skip it.
+        In this order a failure leaves nothing a reader can be misled by: an index row whose
+        ticket insert failed (or has not happened yet) points at nothing, and readers skip it;
+        a ticket row is only ever written once its owner can list it. (The other order, or the
+        two in parallel, can leave a ticket its owner never sees in their list.)
         """
-        index = self._pool.submit(
-            self._owners.upsert_entity,
-            {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id},
+        self._owners.upsert_entity(
+            {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id}
         )
         try:
             self._tickets.create_entity(_ticket_entity(ticket))
         except ResourceExistsError as exc:
             raise ConcurrencyConflict(f"ticket {ticket.id} exists") from exc
-        finally:
-            index.result()
 
     def get(self, ticket_id: int) -> Ticket | None:
         try:
@@ -289,7 +339,7 @@ class TableTicketRepository:
         if cursor:
             query += f" and RowKey gt {_quote(cursor)}"
         rows = self._owners.query_entities(query, select=["RowKey", "Id"], results_per_page=limit + 1)
-        return self._collect(self._read_tickets(rows, limit + 1), status, limit)
+        return self._collect(self._read_tickets(rows, limit + 1, owner), status, limit)
 
     def list_all(self, status: Status | None, limit: int, cursor: str | None) -> Page:
         query = f"RowKey eq '{TICKET_ROW}'"
@@ -300,14 +350,17 @@ class TableTicketRepository:
         rows = self._tickets.query_entities(query, results_per_page=limit + 1)
         return self._collect((_to_ticket(r) for r in rows), status, limit)
 
-    def _read_tickets(self, index_rows: Iterator[Any], chunk: int) -> Iterator[Ticket]:
-        """Point-read the tickets an owner index page names, in parallel, keeping order."""
+    def _read_tickets(self, index_rows: Iterator[Any], chunk: int, owner: str) -> Iterator[Ticket]:
+        """Point-read the tickets an owner index page names, in parallel, keeping order.
+
+        The index is a secondary view: a row whose ticket does not exist (its insert failed)
+        or is not the owner's (a stale or forged row) is skipped, never shown."""
         while True:
             ids = [int(row["Id"]) for _, row in zip(range(chunk), index_rows, strict=False)]
             if not ids:
                 return
             for ticket in self._pool.map(self.get, ids):
-                if ticket is not None:
+                if ticket is not None and ticket.user == owner:
                     yield ticket
 
     @staticmethod
@@ -329,7 +382,7 @@ class TableTicketRepository:
         for row in self._tickets.query_entities(query, results_per_page=limit + 1):
             if len(entries) == limit:
                 return Page(results=entries, next_cursor=history_row(entries[-1].seq))
-            entries.append(HistoryEntry.model_validate_json(row["Data"]))
+            entries.append(_to_entry(row))
         return Page(results=entries, next_cursor=None)
 
     def get_entry(self, ticket_id: int, seq: int) -> HistoryEntry | None:
@@ -337,7 +390,7 @@ class TableTicketRepository:
             row = self._tickets.get_entity(ticket_key(ticket_id), history_row(seq))
         except ResourceNotFoundError:
             return None
-        return HistoryEntry.model_validate_json(row["Data"])
+        return _to_entry(row)
 
 
 def _share(total: int, shards: int, index: int) -> int:
@@ -439,28 +492,58 @@ def _holders(props: Row) -> list[str]:
     return str(props.get("Holders", "")).split()
 
 
+CONTROLS_PARTITION = "agent"
+CONTROLS_ROW = "current"
+_AUDIT_TOP = 10**10
+
+
+def audit_row(version: int) -> str:
+    """The audit row of the change that produced `version`; keys count down, newest first."""
+    return f"v{_AUDIT_TOP - version:010d}"
+
+
 class TableControlsRepository:
-    """The agent controls row, and an append-only audit partition of every change."""
+    """The agent controls row and, in the same partition, one audit row per change.
+
+    A change commits the controls row and its audit row as one entity-group transaction. The
+    audit row is keyed by the version the change produces and inserted, never overwritten, so
+    a concurrent change that committed that version first makes the whole batch fail: the
+    guard works on Azure and on Azurite, which ignores If-Match inside batches. (Audit rows of
+    releases before versioning live in partition `agent-audit`.)
+    """
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
 
     def get(self) -> AgentControls | None:
         try:
-            return AgentControls.model_validate_json(self._table.get_entity("agent", "current")["Data"])
+            entity = self._table.get_entity(CONTROLS_PARTITION, CONTROLS_ROW)
         except ResourceNotFoundError:
             return None
+        controls = AgentControls.model_validate_json(entity["Data"])
+        controls.version = int(entity.get("Version", 0))
+        return controls
 
     def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
-        self._table.upsert_entity(
-            {"PartitionKey": "agent", "RowKey": "current", "Data": controls.model_dump_json()},
-            mode=UpdateMode.REPLACE,
-        )
-        stamp = controls.updated_at or datetime.now()
-        self._table.create_entity(
-            {
-                "PartitionKey": "agent-audit",
-                "RowKey": f"{10**13 - int(stamp.timestamp() * 1000):013d}-{uuid.uuid4().hex[:8]}",
-                "Data": json.dumps(audit, default=str),
-            }
-        )
+        current = {
+            "PartitionKey": CONTROLS_PARTITION,
+            "RowKey": CONTROLS_ROW,
+            "Version": controls.version,
+            "Data": _json(controls.model_dump(mode="json")),
+        }
+        record = {
+            "PartitionKey": CONTROLS_PARTITION,
+            "RowKey": audit_row(controls.version),
+            "Data": _json(audit),  # three reasons at most (its own, before, after): < 20K units
+        }
+        try:
+            self._table.submit_transaction([("upsert", current, REPLACE), ("create", record)])
+        except TableTransactionError as exc:
+            if getattr(exc, "error_code", None) != "EntityAlreadyExists":
+                raise
+            raise ConcurrencyConflict(f"controls version {controls.version} was committed first") from exc
+
+    def audit_trail(self, limit: int) -> list[dict[str, Any]]:
+        query = f"PartitionKey eq '{CONTROLS_PARTITION}' and RowKey gt 'v' and RowKey lt 'w'"
+        rows = self._table.query_entities(query, results_per_page=max(1, min(limit, 1000)))
+        return [json.loads(row["Data"]) for _, row in zip(range(limit), rows, strict=False)]
