@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.functions.queue import QueueMessage as FunctionQueueMessage
-from azure.storage.queue import QueueClient, QueueMessage
+from azure.storage.queue import ExponentialRetry, QueueClient, QueueMessage
 
 from devhost.functions import AppFunction, Invoker
 from devhost.settings import QueueOptions
@@ -46,8 +46,17 @@ log = logging.getLogger("devhost.queues")
 DEFAULT_LEASE_SECONDS = 600
 MIN_POLL_SECONDS = 0.1
 POISON_SUFFIX = "-poison"
-# Each storage call gives up after a few seconds instead of the SDK's 300 s x 10 retries.
-CLIENT_OPTIONS: dict[str, Any] = {"connection_timeout": 5, "read_timeout": 10, "retry_total": 1}
+
+
+# Each storage call gives up within ~12 s (5 s per try, one retry after 1 s) instead of the SDK's
+# defaults (300 s per try; up to 10 retries, the first after 15 s); polling goes on with backoff.
+def client_options() -> dict[str, Any]:
+    return {
+        "connection_timeout": 5,
+        "read_timeout": 5,
+        "retry_policy": ExponentialRetry(initial_backoff=1, increment_base=2, retry_total=1),
+    }
+
 
 T = TypeVar("T")
 # Threads for devhost's own storage calls; never waited for at exit (see __main__).
@@ -73,7 +82,7 @@ class QueueListener:
         self.fn, self.options, self.invoker = fn, options, invoker
 
         def client(name: str) -> QueueClient:
-            return QueueClient.from_connection_string(connection_string, name, **CLIENT_OPTIONS)
+            return QueueClient.from_connection_string(connection_string, name, **client_options())
 
         self.queue = client(fn.queue_name)
         poison = poison_name(fn.queue_name)

@@ -11,11 +11,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from azure.core.exceptions import AzureError
+from azure.storage.queue import QueueClient
 
 from devhost import azurite
 from devhost.azurite import ROOT, Azurite
 from devhost.host import SHUTDOWN_GRACE_SECONDS
 from devhost.process import HostProcess
+from devhost.queues import client_options
+from shared.storage.clients import dev_connection_string
 from tests.devhost import sample_app
 from tests.devhost.conftest import eventually, exists, queue, records
 
@@ -114,3 +118,18 @@ def test_development_storage_starts_and_stops_its_own_azurite() -> None:
     finally:
         assert host.stop() == 0
     assert not any(azurite._listening(port) for port in azurite.DEFAULT_PORTS)
+
+
+def test_devhost_storage_calls_give_up_on_a_storage_that_never_answers() -> None:
+    """A frozen storage: the socket accepts, nothing answers. The SDK's defaults would wait ~50 min."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        client = QueueClient.from_connection_string(
+            dev_connection_string(port, port, port), sample_app.QUEUE, **client_options()
+        )
+        started = time.monotonic()
+        with pytest.raises(AzureError):
+            list(client.receive_messages(max_messages=1))
+        assert time.monotonic() - started < 20  # two 5 s tries and a short backoff
