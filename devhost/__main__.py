@@ -1,18 +1,22 @@
 """Local Azure Functions host: `python -m devhost` serves function_app.py without Core Tools.
 
 It loads local.settings.json (copied from local.settings.sample.json when missing; the environment
-wins), starts Azurite when AzureWebJobsStorage is `UseDevelopmentStorage=true`, provisions tables and
-queues, prints dev tokens, and runs the app's functions as host.json configures them:
+wins), starts Azurite when AzureWebJobsStorage is `UseDevelopmentStorage=true`, prints dev tokens,
+and runs the app's functions as host.json configures them, the way the Azure host does:
 
-- HTTP triggers on http://127.0.0.1:7071/api/<route> (PORT or --port to change);
+- HTTP triggers on http://127.0.0.1:7071/api/<route> (PORT or --port to change), tried in
+  function-name order; a wrong method is 404;
 - queue triggers with `extensions.queues` (batchSize, newBatchThreshold, maxDequeueCount then
   `<queue>-poison`, visibilityTimeout, maxPollingInterval, messageEncoding);
-- timer triggers on their NCRONTAB schedules (runOnStartup honoured).
+- timer triggers on their NCRONTAB schedules (runOnStartup honoured);
+- `functionTimeout` for every invocation.
 
-Ctrl-C stops everything it started. Where Azure Functions Core Tools is installed, `func start`
-serves the same tree.
+It creates no tables or queues. It refuses to start when a function name or route would be
+rejected by Azure, or when two HTTP routes can match one request (`--check` only checks).
+Ctrl-C or SIGTERM stops everything it started within SHUTDOWN_GRACE_SECONDS. Where Azure Functions
+Core Tools is installed, `func start` serves the same tree.
 
-    python -m devhost [--port N] [--app module:attr] [--host-json PATH] [--no-azurite]
+    python -m devhost [--port N] [--app module:attr] [--host-json PATH] [--no-azurite] [--check]
 """
 
 from __future__ import annotations
@@ -23,21 +27,20 @@ import logging
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
-
-from azure.core.exceptions import AzureError
 
 from devhost import settings
 from devhost.azurite import Azurite
 from devhost.functions import AppFunction, Invoker, describe, discover, load_app
 from devhost.host import Runner, bind, serve
-from devhost.http import build_app
-from devhost.queues import QueueListener, ensure_queues
+from devhost.http import Router, build_app
+from devhost.queues import QueueListener
 from devhost.settings import QueueOptions
-from devhost.storage import is_dev_storage, provision_app, start_azurite
-from devhost.timers import TimerRunner
+from devhost.storage import is_dev_storage, start_azurite
+from devhost.timers import Schedule, TimerRunner
 from devhost.tokens import print_tokens
 
 log = logging.getLogger("devhost")
@@ -54,6 +57,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="host.json to honour (default: DEVHOST_HOST_JSON, then ./host.json)",
     )
     parser.add_argument("--no-azurite", action="store_true", help="use AzureWebJobsStorage as given")
+    parser.add_argument(
+        "--check", action="store_true", help="check function names and routes as Azure would, then exit"
+    )
     return parser.parse_args(argv)
 
 
@@ -76,7 +82,7 @@ def _thread_pool() -> ThreadPoolExecutor:
 def _queue_listeners(
     functions: list[AppFunction], options: QueueOptions, invoker: Invoker, emulator: Azurite | None
 ) -> list[Runner]:
-    """Provision the app's storage and every trigger queue, then one listener per queue trigger."""
+    """One listener per queue trigger. Nothing is created: a missing queue is polled as empty."""
 
     def connection(fn: AppFunction) -> str:
         value = os.environ.get(fn.connection_setting, "")
@@ -84,19 +90,31 @@ def _queue_listeners(
             raise SystemExit(f"{fn.name}: app setting {fn.connection_setting} is not set")
         return emulator.connection_string if emulator and is_dev_storage(value) else value
 
-    listeners: list[Runner] = []
+    return [
+        QueueListener(fn, connection(fn), options, invoker) for fn in functions if fn.kind == "queueTrigger"
+    ]
+
+
+def _load(spec: str, route_prefix: str) -> list[AppFunction]:
+    """The app's functions, refused (SystemExit naming the culprits) where Azure would refuse them."""
     try:
-        if storage := os.environ.get(settings.STORAGE_SETTING, ""):
-            provision_app(storage)
-        else:
-            log.warning("%s is not set; skipping storage provisioning", settings.STORAGE_SETTING)
+        functions = discover(load_app(spec))
+        Router([f for f in functions if f.kind == "httpTrigger"], route_prefix)  # checks every route
         for fn in functions:
-            if fn.kind == "queueTrigger":
-                ensure_queues(connection(fn), {fn.queue_name})
-                listeners.append(QueueListener(fn, connection(fn), options, invoker))
-    except AzureError as exc:
-        raise SystemExit(f"Cannot provision storage: {exc}") from None
-    return listeners
+            if fn.kind == "timerTrigger":
+                Schedule(fn.schedule)
+    except ValueError as exc:
+        raise SystemExit(f"devhost refuses to start {spec}: {exc}") from None
+    return functions
+
+
+def _exit(code: int) -> int:
+    """Exit without waiting for threads stuck in user code or storage calls (abandoned on stop)."""
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -108,12 +126,16 @@ def main(argv: list[str] | None = None) -> int:
     host_section = settings.load_local_settings(Path.cwd())  # before the app is imported
     config = settings.load_host_json(Path(args.host_json))
     port = _port(args, host_section)
-    sock = bind(port)
     base_url = f"http://127.0.0.1:{port}" + (f"/{config.route_prefix}" if config.route_prefix else "")
+    functions = _load(args.app, config.route_prefix)
+    if args.check:
+        print(describe(functions, base_url), flush=True)
+        print(f"{args.app}: {len(functions)} functions; names and routes are valid on Azure.")
+        return 0
 
-    functions = discover(load_app(args.app))
+    sock = bind(port)
     pool = _thread_pool()
-    invoker = Invoker(pool)
+    invoker = Invoker(pool, config.function_timeout)
     http_app = build_app(functions, config.route_prefix, invoker, host_section)
     timers: list[Runner] = [TimerRunner(f, invoker) for f in functions if f.kind == "timerTrigger"]
 
@@ -128,16 +150,13 @@ def main(argv: list[str] | None = None) -> int:
         ready = f"Host started: {base_url}/ (Ctrl-C to stop)"
         outcome = asyncio.run(serve(sock, http_app, listeners + timers, ready))
     except KeyboardInterrupt:
-        return 0
+        return _exit(0)
     finally:
         if emulator:
             emulator.stop()
         pool.shutdown(wait=False, cancel_futures=True)
     print("Host stopped.", flush=True)
-    if outcome.abandoned:  # threads stuck in user code would otherwise block interpreter exit
-        sys.stdout.flush()
-        os._exit(outcome.exit_code)
-    return outcome.exit_code
+    return _exit(outcome.exit_code)
 
 
 if __name__ == "__main__":

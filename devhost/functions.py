@@ -8,6 +8,7 @@ import functools
 import importlib
 import inspect
 import logging
+import re
 import sys
 import time
 import uuid
@@ -31,6 +32,7 @@ log = logging.getLogger("devhost")
 ALL_METHODS = ("GET", "POST", "DELETE", "HEAD", "PATCH", "PUT", "OPTIONS")
 # Bindings the local host passes or renders itself; any other binding is not supported here.
 _HANDLED = {"httpTrigger", "http", "queueTrigger", "timerTrigger"}
+_FUNCTION_NAME = re.compile(r"[a-zA-Z][a-zA-Z0-9_\-]{0,127}")
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ class AppFunction:
     @property
     def route(self) -> str:
         assert isinstance(self.trigger, HttpTrigger)
-        return (self.trigger.route if self.trigger.route is not None else self.name).strip("/")
+        return (self.trigger.route or self.name).strip("/")  # Azure: an empty route is the name
 
     @property
     def methods(self) -> tuple[str, ...]:
@@ -64,6 +66,11 @@ class AppFunction:
         if not self.trigger.methods:
             return ALL_METHODS
         return tuple(str(m.value if isinstance(m, Enum) else m).upper() for m in self.trigger.methods)
+
+    def allows(self, method: str) -> bool:
+        """No methods listed means every method (Azure adds no HttpMethodRouteConstraint then)."""
+        assert isinstance(self.trigger, HttpTrigger)
+        return not self.trigger.methods or method.upper() in self.methods
 
     # Queue
     @property
@@ -105,7 +112,31 @@ def discover(app: func.FunctionApp) -> list[AppFunction]:
             if binding.get_binding_name() not in _HANDLED:
                 log.warning("%s: binding %r is not supported by devhost", name, binding.get_binding_name())
         found.append(AppFunction(name, fn.get_user_function(), trigger, str(Path.cwd())))
+    check_names(found)
     return found
+
+
+def check_names(functions: list[AppFunction]) -> None:
+    """Refuse the names the Azure host would reject.
+
+    The pattern is the host's (azure-functions-host, src/WebJobs.Script/Utility.cs,
+    FunctionNameValidationRegex, case-insensitive, "host" excluded), checked by
+    Host/WorkerFunctionMetadataProvider.cs ValidateMetadata. Duplicates are refused ignoring case:
+    the host orders functions ignoring case (FunctionMetadataManager.cs) and keys, logs and the
+    admin API address a function by name without case, so two names differing only in case are
+    one function to Azure.
+    """
+    seen: dict[str, str] = {}
+    for fn in functions:
+        if not _FUNCTION_NAME.fullmatch(fn.name) or fn.name.lower() == "host":
+            raise ValueError(
+                f"function name {fn.name!r} is not valid on Azure "
+                "(a letter, then up to 127 letters, digits, '_' or '-'; not 'host')"
+            )
+        key = fn.name.lower()
+        if key in seen:
+            raise ValueError(f"function names {seen[key]!r} and {fn.name!r} are the same to Azure")
+        seen[key] = fn.name
 
 
 def describe(functions: list[AppFunction], base_url: str) -> str:
@@ -144,11 +175,23 @@ class Context:
     retry_context: None = None
 
 
-class Invoker:
-    """Calls user functions: sync ones in a thread pool (like the worker's), async ones on the loop."""
+class FunctionTimeout(Exception):
+    """The invocation ran past host.json `functionTimeout`; it counts as a failure."""
 
-    def __init__(self, pool: Executor):
+
+class Invoker:
+    """Calls user functions: sync ones in a thread pool (like the worker's), async ones on the loop.
+
+    `timeout` is host.json `functionTimeout` in seconds (None: unbounded). Past it the invocation
+    fails as on Azure ("Timeout value of ... exceeded"): HTTP answers 500, a queue message is not
+    deleted and comes back after visibilityTimeout. Azure then restarts the language worker, which
+    kills the function; devhost cannot kill a thread, so a sync function's thread is abandoned (it
+    runs on, its result ignored, holding one pool slot) and an async one is cancelled.
+    """
+
+    def __init__(self, pool: Executor, timeout: float | None = None):
         self.pool = pool
+        self.timeout = timeout
 
     async def call(self, fn: AppFunction, trigger_value: Any, reason: str, trace_parent: str = "") -> Any:
         invocation_id = str(uuid.uuid4())
@@ -159,15 +202,30 @@ class Invoker:
         started = time.perf_counter()
         try:
             if fn.is_async:
-                result = await fn.callable(**kwargs)
+                running: asyncio.Future[Any] = asyncio.ensure_future(fn.callable(**kwargs))
             else:
                 call = functools.partial(contextvars.copy_context().run, fn.callable, **kwargs)
-                result = await asyncio.get_running_loop().run_in_executor(self.pool, call)
-        except Exception:
+                running = asyncio.get_running_loop().run_in_executor(self.pool, call)
+            done, _ = await asyncio.wait([running], timeout=self.timeout)
+            if not done:
+                running.cancel()  # an async function is cancelled; a thread runs on, abandoned
+                raise FunctionTimeout(
+                    f"Timeout value of {self.timeout:g}s exceeded by function 'Functions.{fn.name}' "
+                    f"(Id: '{invocation_id}')"
+                )
+            result = running.result()
+        except BaseException as exc:
             ms = (time.perf_counter() - started) * 1000
-            log.exception(
-                "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)", fn.name, invocation_id, ms
-            )
+            if isinstance(exc, Exception):
+                log.error(
+                    "Executed 'Functions.%s' (Failed, Id=%s, Duration=%dms)",
+                    fn.name,
+                    invocation_id,
+                    ms,
+                    exc_info=not isinstance(exc, FunctionTimeout),
+                )
+                if isinstance(exc, FunctionTimeout):
+                    log.error("%s", exc)
             raise
         ms = (time.perf_counter() - started) * 1000
         log.info("Executed 'Functions.%s' (Succeeded, Id=%s, Duration=%dms)", fn.name, invocation_id, ms)

@@ -14,8 +14,10 @@ import uvicorn
 
 log = logging.getLogger("devhost")
 
-# How long a stop waits for running invocations to finish and settle their messages.
-SHUTDOWN_GRACE_SECONDS = 10.0
+# How long a stop (SIGTERM, Ctrl-C) waits for running invocations to finish and settle their
+# messages; after it devhost exits whatever they and storage are doing (a second signal: at once).
+# Queue listeners stop polling at once: a receive stuck on unreachable storage is abandoned.
+SHUTDOWN_GRACE_SECONDS = 8.0
 
 
 class Runner(Protocol):

@@ -64,19 +64,40 @@ class QueueOptions:
         )
 
 
+# host.json `functionTimeout`, as the host reads it (azure-functions-host,
+# src/WebJobs.Script/Config/ScriptJobHostOptionsSetup.cs, ConfigureFunctionTimeout): 30 minutes when
+# absent outside the Consumption plan (Core Tools' case), "-1" for no limit, at least 1 second.
+DEFAULT_FUNCTION_TIMEOUT = 30 * 60.0
+MIN_FUNCTION_TIMEOUT = 1.0
+
+
+def parse_function_timeout(value: Any) -> float | None:
+    if value is None:
+        return DEFAULT_FUNCTION_TIMEOUT
+    if str(value).strip() == "-1":
+        return None
+    seconds = parse_timespan(value)
+    if seconds < MIN_FUNCTION_TIMEOUT:
+        raise ValueError(f"host.json functionTimeout {value!r} must be at least 00:00:01")
+    return seconds
+
+
 @dataclass(frozen=True)
 class HostConfig:
     route_prefix: str = "api"
     queues: QueueOptions = field(default_factory=QueueOptions)
+    function_timeout: float | None = DEFAULT_FUNCTION_TIMEOUT  # seconds; None: unbounded
 
 
 def load_host_json(path: Path) -> HostConfig:
     if not path.exists():
         return HostConfig()
-    extensions = json.loads(path.read_text(encoding="utf-8")).get("extensions") or {}
+    data = json.loads(path.read_text(encoding="utf-8"))
+    extensions = data.get("extensions") or {}
     return HostConfig(
         route_prefix=str((extensions.get("http") or {}).get("routePrefix", "api")).strip("/"),
         queues=QueueOptions.from_json(extensions.get("queues") or {}),
+        function_timeout=parse_function_timeout(data.get("functionTimeout")),
     )
 
 

@@ -1,12 +1,12 @@
-"""Storage for the host: Azurite when the settings ask for development storage, then provisioning."""
+"""Storage for the host: Azurite when the settings ask for development storage.
+
+devhost creates no tables or queues, like Core Tools and the Azure host: the app creates what it
+needs itself (a trigger queue that does not exist yet is polled as empty; see queues.py).
+"""
 
 from __future__ import annotations
 
-import logging
-
 from devhost import azurite
-
-log = logging.getLogger("devhost")
 
 DEV_STORAGE = "usedevelopmentstorage=true"
 
@@ -26,15 +26,3 @@ def start_azurite() -> azurite.Azurite:
     blob, queue, table = emulator.ports
     print(f"Azurite started (blob {blob}, queue {queue}, table {table}; in memory).", flush=True)
     return emulator
-
-
-def provision_app(connection_string: str) -> None:
-    """Every table and queue the app uses (shared.storage.provision), when that module exists."""
-    try:
-        from shared.storage.provision import provision
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("shared", "shared.storage", "shared.storage.provision"):
-            raise
-        log.warning("shared.storage.provision is not importable; skipping the app's storage provisioning")
-        return
-    provision(connection_string)

@@ -1,4 +1,10 @@
-"""Timer triggers on NCRONTAB schedules (six fields, seconds first) or TimeSpan intervals, in UTC."""
+"""Timer triggers on NCRONTAB schedules (six fields, seconds first) or TimeSpan intervals, in UTC.
+
+NCrontab, which the Azure timer trigger uses, ANDs day-of-month and day-of-week: a day must be in
+both sets (atifaziz/NCrontab, NCrontab/CrontabSchedule.cs, TryGetNextOccurrence: the day is chosen
+from the day-of-month set, then `daysOfWeek.Contains(nextTime.DayOfWeek)` or try the next day).
+cron and croniter OR them when both are restricted; `day_or=False` asks croniter for NCrontab's rule.
+"""
 
 from __future__ import annotations
 
@@ -34,7 +40,8 @@ class Schedule:
         if self.interval is not None:
             return moment + self.interval
         six = len(self.expression.split()) == 6
-        return croniter(self.expression, moment, second_at_beginning=six).get_next(datetime)  # type: ignore[no-any-return]
+        schedule = croniter(self.expression, moment, second_at_beginning=six, day_or=False)
+        return schedule.get_next(datetime)  # type: ignore[no-any-return]
 
 
 def _now() -> datetime:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from functions.http import Call, api, json_response
 from shared.domain.models import Page, Status, StatusChange, Ticket, TicketCreate
@@ -15,16 +15,26 @@ bp = func.Blueprint()
 Cursor = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 
 
-class HistoryQuery(BaseModel):
+class _Query(BaseModel):
+    """Query parameters. An empty value (`?status=`) means the parameter is absent, as on the
+    Azure host, which drops empty values before the function sees them."""
+
     model_config = ConfigDict(extra="forbid")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_empty(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v != ""}
+        return values
+
+
+class HistoryQuery(_Query):
     limit: int = Field(20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(pattern=r"^h\d{12}$")] | None = None
 
 
-class ListQuery(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class ListQuery(_Query):
     status: Status | None = None
     limit: int = Field(20, ge=1, le=100)
     cursor: Cursor | None = None
@@ -35,8 +45,8 @@ class ListQuery(BaseModel):
 def tickets_create(call: Call) -> func.HttpResponse:
     """POST /api/tickets/"""
     caller = call.caller
-    ticket = call.container.ticket_service.create(caller, call.body(TicketCreate))
-    return json_response(ticket, 201)
+    ticket, quota = call.container.ticket_service.create_counted(caller, call.body(TicketCreate))
+    return json_response(ticket, 201, quota.headers() if quota else None)
 
 
 def _list(call: Call) -> func.HttpResponse:

@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     max_actions_per_day: int = Field(500, ge=0, alias="MAX_AUTONOMOUS_ACTIONS_PER_DAY")
     agent_throttle_rate: str = Field("50/minute", alias="AGENT_ACTIONS_THROTTLE_RATE")
     rollback_throttle_rate: str = Field("10/hour", alias="ROLLBACK_THROTTLE_RATE")
+    ticket_create_throttle_rate: str = Field("30/minute", alias="TICKET_CREATE_THROTTLE_RATE")
 
     agent_enabled: bool = Field(True, alias="AGENT_ENABLED")
     agent_mode: Literal["autonomous", "shadow"] = Field("autonomous", alias="AGENT_MODE")
@@ -114,9 +115,10 @@ class Settings(BaseSettings):
     auto_pause_rollbacks_per_hour: int = Field(20, ge=0, alias="AUTO_PAUSE_ROLLBACKS_PER_HOUR")
     notify_webhook_url: str = Field("", alias="NOTIFY_WEBHOOK_URL")
     ratelimit_storage_uri: str = Field("", alias="RATELIMIT_STORAGE_URI")
-    agent_claim_seconds: int = Field(120, ge=1, alias="AGENT_CLAIM_SECONDS")
+    agent_claim_seconds: int = Field(330, ge=1, alias="AGENT_CLAIM_SECONDS")
+    agent_retry_seconds: int = Field(30, ge=0, alias="AGENT_RETRY_SECONDS")
 
-    @field_validator("agent_throttle_rate", "rollback_throttle_rate")
+    @field_validator("agent_throttle_rate", "rollback_throttle_rate", "ticket_create_throttle_rate")
     @classmethod
     def _rate_parses(cls, value: str) -> str:
         from limits import parse_many

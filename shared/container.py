@@ -107,7 +107,8 @@ class Container:
         s = self.settings
         self.provisioner = Provisioner(self.storage) if self.storage else None
         self.auth = Authenticator(s)
-        self.ticket_service = TicketService(self.tickets, self.clock)
+        create_throttle = Throttle(self.throttle_storage, s.ticket_create_throttle_rate, "create")
+        self.ticket_service = TicketService(self.tickets, self.clock, create_throttle)
         defaults = AgentControls(
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )
@@ -125,7 +126,7 @@ class Container:
             Thresholds(s.confidence_high, s.confidence_medium, s.success_prob_auto_resolve),
             self.clock,
             QUEUES,
-            Timings(s.followup_delay_seconds, s.agent_claim_seconds),
+            Timings(s.followup_delay_seconds, s.agent_claim_seconds, s.agent_retry_seconds),
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)

@@ -51,6 +51,10 @@ class ConcurrentUpdate(Conflict):
     code = "concurrent_update"
 
 
+class StatusLocked(Conflict):
+    code = "status_locked"
+
+
 class PayloadTooLarge(AppError):
     status, code, title = 413, "payload_too_large", "Request body too large"
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 
 class Category(StrEnum):
@@ -81,7 +84,83 @@ class Principal(BaseModel):
         return self.is_staff or ticket.user == self.sub
 
 
-Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
+# Stored sizes. Table Storage keeps strings as UTF-16: a string property holds at most 32K
+# units (64 KiB), an entity 1 MiB. Lengths below count characters, but a character can take
+# 2 units (outside the BMP) and, inside a JSON property, a control character takes 6 ("\u0001").
+# So the Table layout bounds every row by construction: a ticket's description (10,000
+# characters, at most 20,000 units) is a property of its own, stored raw; its resolution and
+# the agent's summary (bounded by AGENT_SUMMARY_UNITS) too, as JSON; a history entry keeps its
+# states before and after in properties of their own and shortens its free text to fit. Every
+# other client string is short enough that the rest stays within a third of a property even
+# when each character takes 6 units (tests/integration/test_stored_sizes.py writes the
+# biggest possible rows to Azurite).
+TABLE_STRING_UNITS = 32 * 1024
+AGENT_SUMMARY_UNITS = 30 * 1024  # the JSON of a ticket's `agent` field; larger ones are shrunk
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf16_units(text: str) -> int:
+    """How much of a Table string property `text` takes."""
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+def json_units(value: Any) -> int:
+    """How much of a Table string property `value` takes as JSON."""
+    return utf16_units(json.dumps(value, ensure_ascii=False, default=str))
+
+
+def storable(text: str) -> str:
+    """A Python string can hold a lone surrogate (JSON "\\ud800"); no UTF-8 or UTF-16 store can."""
+    if _SURROGATE.search(text):
+        raise ValueError("Contains an unpaired surrogate character, which cannot be stored.")
+    return text
+
+
+def storable_json(value: Any, budget: int) -> Any:
+    """`value` (JSON-like) made storable: lone surrogates replaced, and when its JSON takes more
+    than `budget` units, every string cut to the longest length that fits (found by bisection).
+
+    The last line of defence for what an agent returns: a ticket that cannot be stored could
+    never be committed, so a summary is shortened rather than refused."""
+    value = _map_strings(value, lambda s: _SURROGATE.sub("\ufffd", s))
+    if json_units(value) <= budget:
+        return value
+
+    def cut(value: Any, length: int) -> Any:
+        return _map_strings(value, lambda s: s[:length])
+
+    if json_units(cut(value, 0)) > budget:
+        return {}
+    low, high = 0, _longest_string(value)
+    while low < high:
+        mid = (low + high + 1) // 2
+        if json_units(cut(value, mid)) <= budget:
+            low = mid
+        else:
+            high = mid - 1
+    return cut(value, low)
+
+
+def _map_strings(value: Any, change: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return change(value)
+    if isinstance(value, dict):
+        return {k: _map_strings(v, change) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_map_strings(v, change) for v in value]
+    return value
+
+
+def _longest_string(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value)
+    children = value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    return max((_longest_string(v) for v in children), default=0)
+
+
+Storable = AfterValidator(storable)
+Tag = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50), Storable]
+IssueType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), Storable]
 
 
 class _Strict(BaseModel):
@@ -89,16 +168,16 @@ class _Strict(BaseModel):
 
 
 class TicketCreate(_Strict):
-    issue_type: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-    description: Annotated[str, StringConstraints(max_length=10_000)] = ""
+    issue_type: IssueType
+    description: Annotated[str, StringConstraints(max_length=10_000), Storable] = ""
     category: Category = Category.OTHER
     tags: Annotated[list[Tag], Field(max_length=20)] = []
 
 
 class StatusChange(_Strict):
     status: Status
-    reason: Annotated[str, StringConstraints(max_length=1000)] = ""
-    assigned_team: Annotated[str, StringConstraints(max_length=100)] | None = None
+    reason: Annotated[str, StringConstraints(max_length=1000), Storable] = ""
+    assigned_team: Annotated[str, StringConstraints(max_length=100), Storable] | None = None
     priority: Priority | None = None
 
 
@@ -184,6 +263,7 @@ class AgentControls(BaseModel):
     reason: str = ""
     updated_by: str | None = None
     updated_at: datetime | None = None
+    version: int = Field(default=0, exclude=True)  # committed changes; 0 = the app settings' defaults
 
     @property
     def status(self) -> str:
@@ -196,7 +276,7 @@ class ControlsUpdate(_Strict):
     enabled: bool | None = None
     mode: AgentMode | None = None
     rollout_percent: Annotated[int, Field(ge=0, le=100)] | None = None
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000), Storable]
 
 
 class ProcessRequest(_Strict):
@@ -206,9 +286,11 @@ class ProcessRequest(_Strict):
 class ProcessMessage(BaseModel):
     """The agent queue's message: which ticket to act on, for which request.
 
-    `ticket` is the ticket as the endpoint read it (version `ticket_version`), so the worker
-    need not read it again: the commit is guarded by that version, and a ticket that changed
-    in between makes it fail and re-read. Left out when too large for a queue message.
+    `ticket_version` is the version the endpoint accepted the request on: the agent acts on
+    exactly that version or not at all (a ticket a person changed since is `superseded`).
+    `ticket` is the ticket as the endpoint read it, so the worker need not read it again;
+    left out when too large for a queue message. `attempt` counts the retries scheduled
+    while the agent service was unavailable.
     """
 
     ticket_id: int
@@ -217,6 +299,7 @@ class ProcessMessage(BaseModel):
     force: bool = False
     ticket: Ticket | None = None
     ticket_version: int | None = None
+    attempt: int = Field(default=0, ge=0)
 
     def snapshot(self) -> Ticket | None:
         if self.ticket is None or self.ticket_version is None:
@@ -237,5 +320,7 @@ class RequestRecord(BaseModel):
     request_id: str
     status: str  # INPROGRESS | COMPLETED
     expires_at: datetime | None = None
-    action_type: str | None = None
+    action_type: str | None = None  # the change committed; None when the request changed nothing
+    ticket_version: int | None = None  # the version that change produced
+    outcome: str | None = None
     etag: str | None = Field(default=None, exclude=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from shared.domain import actions
@@ -22,7 +23,14 @@ from shared.domain.models import (
     Ticket,
 )
 from shared.domain.rollout import in_rollout
-from shared.errors import AgentUnavailable, ConcurrencyConflict, Forbidden, NotFound, RequestInProgress
+from shared.errors import (
+    AgentUnavailable,
+    ConcurrencyConflict,
+    Forbidden,
+    NotFound,
+    RequestInProgress,
+    StatusLocked,
+)
 from shared.services.controls import ControlsService
 from shared.services.throttle import Quota, Throttle
 from shared.services.tickets import Clock
@@ -32,6 +40,7 @@ log = logging.getLogger("resolvemeq.agent")
 
 INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
 SAVE_ATTEMPTS = 3
+CLAIM_POLL_SECONDS = 30  # a delivery that meets a live claim looks again this often, until it expires
 
 
 class Analyser(Protocol):
@@ -56,10 +65,13 @@ class Queues:
 @dataclass(frozen=True)
 class Timings:
     followup_delay_seconds: int
-    claim_seconds: int = 120
+    claim_seconds: int = 330
+    agent_retry_seconds: int = 30  # first wait after the agent service failed; doubles each time
+    agent_retries: int = 3  # then the ticket is deferred to humans
 
 
 SNAPSHOT_LIMIT = 24 * 1024  # bytes of ticket JSON carried in a message (queue messages hold 64 KiB)
+ACTIONABLE = frozenset({Status.NEW, Status.OPEN, Status.PENDING_CLARIFICATION})
 
 
 class ProcessService:
@@ -73,6 +85,7 @@ class ProcessService:
     def request(
         self, caller: Principal, ticket_id: int, body: ProcessRequest
     ) -> tuple[dict[str, Any], Quota | None]:
+        """Raises NotFound, Forbidden (a user's force), StatusLocked (a ticket people hold), Throttled."""
         ticket = self._tickets.get(ticket_id)
         if ticket is None or not caller.can_see(ticket):
             raise NotFound(f"Ticket {ticket_id} was not found.")
@@ -84,15 +97,39 @@ class ProcessService:
                 "status": "skipped",
                 "detail": "The agent already processed it.",
             }, None
+        if ticket.status not in ACTIONABLE and not body.force:
+            raise StatusLocked(
+                f"Ticket {ticket_id} is {ticket.status.value}: people are handling it, "
+                "so the agent will not act on it."
+            )
         quota = self._throttle.hit(caller.sub)
         message = ProcessMessage(
-            ticket_id=ticket_id, request_id=uuid.uuid4().hex, requested_by=caller.sub, force=body.force
+            ticket_id=ticket_id,
+            request_id=uuid.uuid4().hex,
+            requested_by=caller.sub,
+            force=body.force,
+            ticket_version=ticket.version,
         )
-        with_snapshot = message.model_copy(update={"ticket": ticket, "ticket_version": ticket.version})
+        with_snapshot = message.model_copy(update={"ticket": ticket})
         if len(with_snapshot.model_dump_json().encode()) <= SNAPSHOT_LIMIT:
             message = with_snapshot
         self._queue.send(self._queues.agent, message.model_dump(mode="json"))
         return {"ticket_id": ticket_id, "request_id": message.request_id, "status": "queued"}, quota
+
+
+@dataclass(frozen=True)
+class Claimed:
+    etag: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the worker commits for one request, and the cap slot it took for it (if any)."""
+
+    ticket: Ticket
+    entry: HistoryEntry
+    analysis: dict[str, Any] | None
+    slot_taken_at: datetime | None
 
 
 class AgentWorker:
@@ -101,7 +138,20 @@ class AgentWorker:
     Delivery is at-least-once. The request's record makes the effect happen once: it is
     claimed INPROGRESS (insert-if-absent; a killed worker's claim expires and is taken
     over), and turns COMPLETED inside the same transaction as the ticket change, so a
-    ticket is never half-changed and a redelivered message finds the work done.
+    ticket is never half-changed and a redelivered message finds the work done. A claim
+    lives AGENT_CLAIM_SECONDS, longer than the host's functionTimeout, so a live claim
+    means its worker may still be running; a delivery that finds one is put back on the
+    queue, invisible until the claim expires, rather than burning its dequeue count.
+
+    People first: the agent acts on exactly the version the request was accepted on.
+    A ticket changed since (by a person, or by the agent for another request) is left
+    alone: the request completes as `superseded` (or `skipped`), changing nothing.
+
+    Caps: a slot is taken just before the commit, held under the request id, and given
+    back when the commit loses (a conflict). When the commit fails otherwise the slot is
+    kept for the retry of the same request, which finds and reuses it; so the cap is
+    never exceeded, and a slot stays used only by a committed action or by a request
+    that is still being retried (or was poisoned).
 
     Storage round trips on the common path: the claim, the cap counter, the transaction
     and (after an auto-resolution) the follow-up; the ticket comes with the message.
@@ -125,35 +175,40 @@ class AgentWorker:
         self._queues, self._timings, self._telemetry = queues, timings, telemetry
 
     def execute(self, message: ProcessMessage) -> str:
-        """The outcome: an action type, `deferred:<reason>`, `shadow`, `duplicate`, `skipped`, `missing`."""
+        """The outcome: an action type, `deferred:<reason>`, `shadow`, `superseded`, `skipped`,
+        `duplicate`, `waiting` (put back until a live claim expires), `retrying` (the agent
+        service is down; tried again later), `missing`."""
         ticket = message.snapshot() or self._tickets.get(message.ticket_id)
         if ticket is None:
             log.warning(
                 "ticket %s does not exist; dropping request %s", message.ticket_id, message.request_id
             )
             return "missing"
-        etag = self._claim(ticket, message)
-        if etag is None:
-            return "duplicate"
-        if ticket.agent_processed and not message.force:
-            self._tickets.release_request(ticket.id, message.request_id, etag)
-            return "skipped"
+        claimed = self._claim(ticket.id, message)
+        if isinstance(claimed, str):
+            return claimed
+        claim = claimed.etag
         try:
-            committed = self._commit(ticket, message)
+            decided = self._decide(ticket, message)
+            if isinstance(decided, str):
+                if decided == "retrying":
+                    self._retry_later(message)
+                    self._tickets.release_request(ticket.id, message.request_id, claim)
+                else:
+                    self._complete_unchanged(ticket.id, message, claim, decided)
+                return decided
         except Exception:
-            self._tickets.release_request(ticket.id, message.request_id, etag)  # the retry may run
+            self._tickets.release_request(ticket.id, message.request_id, claim)  # the retry may run
             raise
-        if isinstance(committed, str):
-            if committed == "skipped":
-                self._tickets.release_request(ticket.id, message.request_id, etag)
+        committed = self._commit(ticket, message, decided, claim)
+        if committed is not None:
             return committed
-        changed, entry, analysis = committed
-        self._after_commit(changed, entry.action_type)  # if this fails, the retry finds COMPLETED and resends
-        return self._report(changed, entry, analysis)
+        self._after_commit(ticket.id, decided.ticket.version, decided.entry.action_type)
+        return self._report(decided.ticket, decided.entry, decided.analysis)
 
-    def _claim(self, ticket: Ticket, message: ProcessMessage) -> str | None:
-        """Our claim's ETag, or None when the request was already completed.
-        Raises RequestInProgress while another worker's claim is live."""
+    def _claim(self, ticket_id: int, message: ProcessMessage) -> Claimed | str:
+        """Our claim; or `duplicate` (already completed) or `waiting` (put back until another
+        worker's live claim expires)."""
         now = self._clock()
         claim = RequestRecord(
             request_id=message.request_id,
@@ -161,61 +216,108 @@ class AgentWorker:
             expires_at=now + timedelta(seconds=self._timings.claim_seconds),
         )
         try:
-            return self._tickets.claim_request(ticket.id, claim, None)
+            return Claimed(self._tickets.claim_request(ticket_id, claim, None))
         except ConcurrencyConflict:
             pass  # a redelivery: see what the record says
-        current, record = self._tickets.get_with_request(ticket.id, message.request_id)
+        current, record = self._tickets.get_with_request(ticket_id, message.request_id)
         if record is None or current is None:
             raise RequestInProgress(f"request {message.request_id} was released meanwhile; retrying")
         if record.status == COMPLETED:
-            self._after_commit(current, record.action_type)  # resend a follow-up a crash may have lost
-            return None
+            if record.ticket_version is not None:  # resend a follow-up a crash may have lost
+                self._after_commit(ticket_id, record.ticket_version, record.action_type)
+            return "duplicate"
         if record.expires_at and record.expires_at > now:
-            raise RequestInProgress(f"request {message.request_id} is being handled by another worker")
+            remaining = math.ceil((record.expires_at - now).total_seconds()) + 1
+            wait = min(remaining, CLAIM_POLL_SECONDS)
+            self._queue.send(self._queues.agent, message.model_dump(mode="json"), wait)
+            log.info("request %s is held by another worker; looking again in %s s", message.request_id, wait)
+            return "waiting"
         try:
-            return self._tickets.claim_request(ticket.id, claim, record)  # a dead worker's claim
+            return Claimed(self._tickets.claim_request(ticket_id, claim, record))  # a dead worker's
         except ConcurrencyConflict as exc:
             raise RequestInProgress(str(exc)) from exc
 
-    def _commit(
-        self, ticket: Ticket, message: ProcessMessage
-    ) -> str | tuple[Ticket, HistoryEntry, dict[str, Any] | None]:
-        """Analyse, decide, gate, and commit the change with the COMPLETED record; or say why not."""
+    def _decide(self, ticket: Ticket, message: ProcessMessage) -> Decision | str:
+        """What to commit, or why nothing will be (`superseded`, `skipped`, `retrying`)."""
+        if message.ticket_version is not None and ticket.version != message.ticket_version:
+            return "skipped" if ticket.agent_processed and not message.force else "superseded"
+        if ticket.agent_processed and not message.force:
+            return "skipped"
+        if ticket.status not in ACTIONABLE and not message.force:
+            return "superseded"
+        controls = self._controls.current()
+        shadow = controls.enabled and controls.mode == AgentMode.SHADOW
+        if shadow and not message.force and self._shadowed(ticket):
+            return "skipped"  # this version's shadow decision is recorded; don't pay to analyse again
         analysis = self._analyse(ticket)
+        if analysis is None and message.attempt < self._timings.agent_retries:
+            return "retrying"
         decided = decide(analysis, self._thresholds) if analysis else None
-        slot_taken = False
-        for _ in range(SAVE_ATTEMPTS):
-            now = self._clock()
-            controls = self._controls.current()
-            provenance = self._provenance(analysis, message, controls.mode)
-            reason = self._gate(ticket, decided, controls.enabled, controls.rollout_percent)
-            if reason is None and controls.mode == AgentMode.SHADOW:
-                assert analysis is not None and decided is not None
-                changed, entry = actions.shadow(ticket, decided, analysis, now, provenance)
-            else:
-                if reason is None and not slot_taken:
-                    reason = self._caps.try_acquire(now)
-                    slot_taken = reason is None
-                if reason is None:
-                    assert analysis is not None and decided is not None
-                    changed, entry = actions.act(ticket, decided, analysis, now, provenance)
-                else:
-                    changed, entry = actions.defer(ticket, reason, decided, analysis, now, provenance)
-            done = RequestRecord(
-                request_id=message.request_id, status=COMPLETED, action_type=entry.action_type
-            )
-            try:
-                self._tickets.save(changed, [entry], request=done)
-            except ConcurrencyConflict:
-                fresh, record = self._tickets.get_with_request(ticket.id, message.request_id)
-                if record is not None and record.status == COMPLETED:
-                    return "duplicate"  # a copy of this message committed first
-                if fresh is None or (fresh.agent_processed and not message.force):
-                    return "skipped"
-                ticket = fresh
-                continue
-            return changed, entry, analysis
-        raise ConcurrencyConflict(f"ticket {ticket.id} kept changing while the agent acted on it")
+        now = self._clock()
+        controls = self._controls.current()  # again: the kill switch may have moved during the analysis
+        provenance = self._provenance(analysis, message, controls.mode)
+        reason = self._gate(ticket, decided, controls.enabled, controls.rollout_percent)
+        if reason is None and controls.mode == AgentMode.SHADOW:
+            assert analysis is not None and decided is not None
+            changed, entry = actions.shadow(ticket, decided, analysis, now, provenance)
+            return Decision(changed, entry, analysis, None)
+        slot_taken_at = None
+        if reason is None:
+            reason = self._caps.try_acquire(now, _holder(message))
+            slot_taken_at = now if reason is None else None
+        if reason is None:
+            assert analysis is not None and decided is not None
+            changed, entry = actions.act(ticket, decided, analysis, now, provenance)
+        else:
+            changed, entry = actions.defer(ticket, reason, decided, analysis, now, provenance)
+        return Decision(changed, entry, analysis, slot_taken_at)
+
+    def _commit(self, ticket: Ticket, message: ProcessMessage, decided: Decision, claim: str) -> str | None:
+        """Commit the change with the COMPLETED record: None when committed, else the outcome."""
+        done = RequestRecord(
+            request_id=message.request_id,
+            status=COMPLETED,
+            action_type=decided.entry.action_type,
+            ticket_version=decided.ticket.version,
+            outcome=decided.entry.action_type.value,
+        )
+        try:
+            self._tickets.save(decided.ticket, [decided.entry], request=done)
+            return None
+        except ConcurrencyConflict:
+            pass  # someone committed this version first
+        except Exception:
+            # Unknown whether it committed: keep the slot (the retry of this request reuses it,
+            # or finds the commit) and let the host retry.
+            self._tickets.release_request(ticket.id, message.request_id, claim)
+            raise
+        fresh, record = self._tickets.get_with_request(ticket.id, message.request_id)
+        if record is not None and record.status == COMPLETED:
+            return "duplicate"  # a copy of this message committed first, with this slot
+        if decided.slot_taken_at is not None:
+            self._caps.release(decided.slot_taken_at, _holder(message))
+        outcome = "skipped" if fresh is not None and fresh.agent_processed else "superseded"
+        self._complete_unchanged(ticket.id, message, claim, outcome)
+        return outcome
+
+    def _complete_unchanged(self, ticket_id: int, message: ProcessMessage, claim: str, outcome: str) -> None:
+        """Close a request that changed nothing, so a redelivery does not analyse it again."""
+        record = RequestRecord(request_id=message.request_id, status=COMPLETED, outcome=outcome)
+        try:
+            self._tickets.complete_request(ticket_id, record, claim)
+        except ConcurrencyConflict:
+            pass  # taken over by a redelivery, which will decide the same
+        log.info("ticket %s: request %s %s", ticket_id, message.request_id, outcome)
+
+    def _retry_later(self, message: ProcessMessage) -> None:
+        delay = self._timings.agent_retry_seconds * 2**message.attempt
+        retry = message.model_copy(update={"attempt": message.attempt + 1})
+        self._queue.send(self._queues.agent, retry.model_dump(mode="json"), delay)
+        log.warning("agent unavailable for ticket %s; trying again in %s s", message.ticket_id, delay)
+
+    def _shadowed(self, ticket: Ticket) -> bool:
+        latest = self._tickets.get_entry(ticket.id, ticket.version)
+        return latest is not None and latest.action_type == ActionType.SHADOW_DECISION
 
     def _analyse(self, ticket: Ticket) -> dict[str, Any] | None:
         try:
@@ -253,18 +355,15 @@ class AgentWorker:
             "mode": str(mode),
         }
 
-    def _after_commit(self, ticket: Ticket, action_type: str | None) -> None:
-        """Delayed messages: the follow-up of an auto-resolution, the check of a scheduled follow-up.
-        Sending twice is harmless: both consumers act only once per ticket version."""
+    def _after_commit(self, ticket_id: int, version: int, action_type: str | None) -> None:
+        """Delayed messages: the follow-up of an auto-resolution, the check of a scheduled follow-up,
+        naming the version the action produced. Sending twice is harmless: both consumers act only
+        while the ticket is still at that version."""
         delay = self._timings.followup_delay_seconds
         if action_type == ActionType.AUTO_RESOLVE:
-            self._queue.send(
-                self._queues.followups, {"ticket_id": ticket.id, "action_seq": ticket.version}, delay
-            )
+            self._queue.send(self._queues.followups, {"ticket_id": ticket_id, "action_seq": version}, delay)
         elif action_type == ActionType.SCHEDULE_FOLLOWUP:
-            self._queue.send(
-                self._queues.checks, {"ticket_id": ticket.id, "action_seq": ticket.version}, delay
-            )
+            self._queue.send(self._queues.checks, {"ticket_id": ticket_id, "action_seq": version}, delay)
 
     def _report(self, ticket: Ticket, entry: HistoryEntry, analysis: dict[str, Any] | None) -> str:
         confidence = (analysis or {}).get("confidence")
@@ -278,6 +377,10 @@ class AgentWorker:
         self._telemetry.action(ticket.id, entry.action_type.value, confidence, level, outcome)
         log.info("ticket %s: %s (confidence %s)", ticket.id, outcome, confidence)
         return outcome
+
+
+def _holder(message: ProcessMessage) -> str:
+    return f"{message.ticket_id}/{message.request_id}"
 
 
 class CheckService:

@@ -7,11 +7,12 @@ import time
 from collections.abc import Callable
 
 from shared.domain.models import AgentControls, ControlsUpdate, Principal
-from shared.errors import Forbidden
+from shared.errors import ConcurrencyConflict, Conflict, Forbidden
 from shared.services.tickets import Clock
 from shared.storage.ports import ControlsRepository
 
 CACHE_SECONDS = 5.0  # a change reaches every instance within this, well inside the 10 s promise
+MAX_ATTEMPTS = 10
 
 
 class ControlsService:
@@ -32,30 +33,47 @@ class ControlsService:
         with self._lock:
             if self._cached and now - self._cached[0] < CACHE_SECONDS:
                 return self._cached[1]
-        controls = self._repo.get() or self._defaults
-        with self._lock:
-            self._cached = (now, controls)
-        return controls
+        return self._remember(now, self._repo.get() or self._defaults)
 
     def update(self, caller: Principal, change: ControlsUpdate, by_system: bool = False) -> AgentControls:
-        """Apply an admin's change (or the system's auto-pause) and audit it. Raises Forbidden."""
+        """Apply an admin's change (or the system's auto-pause) and audit it, in one commit.
+
+        Only the fields the change names are set, on the controls as they are when it commits:
+        a concurrent change that committed first makes the commit fail, and the change is
+        applied again to what that one left. Raises Forbidden, Conflict (still contended)."""
         if not (caller.is_admin or by_system):
             raise Forbidden("Only admins can change the agent controls.")
-        before = self._repo.get() or self._defaults
         fields = change.model_dump(exclude_none=True, exclude={"reason"})
-        after = before.model_copy(
-            update={**fields, "reason": change.reason, "updated_by": caller.sub, "updated_at": self._clock()}
-        )
-        self._repo.put(
-            after,
-            {
+        for _ in range(MAX_ATTEMPTS):
+            before = self._repo.get() or self._defaults
+            after = before.model_copy(
+                update={
+                    **fields,
+                    "reason": change.reason,
+                    "updated_by": caller.sub,
+                    "updated_at": self._clock(),
+                    "version": before.version + 1,
+                }
+            )
+            audit = {
+                "version": after.version,
                 "at": after.updated_at,
                 "by": caller.sub,
                 "reason": change.reason,
                 "before": before.model_dump(mode="json"),
                 "after": after.model_dump(mode="json"),
-            },
-        )
+            }
+            try:
+                self._repo.put(after, audit)
+            except ConcurrencyConflict:
+                continue
+            return self._remember(self._monotonic(), after)
+        raise Conflict("The agent controls are being changed by someone else; try again.")
+
+    def _remember(self, at: float, controls: AgentControls) -> AgentControls:
+        """Cache `controls` unless a newer version is cached (two updates of this instance may
+        finish in either order; the cache keeps the later one)."""
         with self._lock:
-            self._cached = (self._monotonic(), after)
-        return after
+            if self._cached is None or controls.version >= self._cached[1].version:
+                self._cached = (at, controls)
+        return controls

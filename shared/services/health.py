@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from shared.domain.models import AgentControls, Principal
+
+PUBLIC_CACHE_SECONDS = 5.0  # anyone may call /health/: at most one storage ping per instance per this
 
 
 class Probe(Protocol):
@@ -18,17 +23,29 @@ class Controls(Protocol):
 
 
 class HealthService:
-    def __init__(self, probe: Probe | None, controls: Controls, version: str, environment: str) -> None:
+    def __init__(
+        self,
+        probe: Probe | None,
+        controls: Controls,
+        version: str,
+        environment: str,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._probe = probe
         self._controls = controls
         self._version = version
         self._environment = environment
+        self._monotonic = monotonic
+        self._public: tuple[float, dict[str, Any]] | None = None
+        self._refreshing = threading.Lock()
 
     def report(self, caller: Principal | None) -> dict[str, Any]:
+        """Anyone: `{status}`, from a report at most PUBLIC_CACHE_SECONDS old, so anonymous
+        traffic cannot turn into storage traffic. Staff: the full report, checked live."""
+        if caller is None or not caller.is_staff:
+            return dict(self._public_report())
         problem = self._probe.ping() if self._probe else None
         report: dict[str, Any] = {"status": "degraded" if problem else "ok"}
-        if caller is None or not caller.is_staff:
-            return report
         depths = self._probe.queue_depths() if self._probe else {}
         report.update(
             version=self._version,
@@ -41,6 +58,26 @@ class HealthService:
         if any(v for k, v in depths.items() if k.endswith("-poison")):
             report["status"] = "degraded"
         return report
+
+    def _public_report(self) -> dict[str, Any]:
+        """One thread refreshes an expired report; the others meanwhile get the last one."""
+        cached = self._public
+        if cached and self._monotonic() - cached[0] < PUBLIC_CACHE_SECONDS:
+            return cached[1]
+        if not self._refreshing.acquire(blocking=cached is None):
+            assert cached is not None
+            return cached[1]
+        try:
+            cached = self._public
+            started = self._monotonic()
+            if cached and started - cached[0] < PUBLIC_CACHE_SECONDS:
+                return cached[1]  # refreshed while we waited
+            problem = self._probe.ping() if self._probe else None
+            report = {"status": "degraded" if problem else "ok"}
+            self._public = (started, report)
+            return report
+        finally:
+            self._refreshing.release()
 
     def _agent(self) -> dict[str, Any]:
         controls = self._controls.current()

@@ -15,21 +15,37 @@ from shared.domain.models import (
     StatusChange,
     Ticket,
     TicketCreate,
+    storable,
 )
-from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound
+from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
+from shared.services.throttle import Quota, Throttle
+from shared.storage.keys import owner_key
 from shared.storage.ports import TicketRepository
 
 Clock = Callable[[], datetime]
 MAX_RETRIES = 5
 
 
+MAX_OWNER_KEY = 512  # a Table key holds 1 KiB of UTF-16; the owner index is keyed by the owner
+
+
 class TicketService:
-    def __init__(self, tickets: TicketRepository, clock: Clock) -> None:
+    def __init__(self, tickets: TicketRepository, clock: Clock, throttle: Throttle | None = None) -> None:
         self.tickets = tickets
         self.clock = clock
+        self.throttle = throttle
 
     def create(self, caller: Principal, data: TicketCreate) -> Ticket:
-        """A new ticket owned by the caller, status `new`."""
+        """A new ticket owned by the caller, status `new`. Raises ValidationFailed, Throttled."""
+        return self.create_counted(caller, data)[0]
+
+    def create_counted(self, caller: Principal, data: TicketCreate) -> tuple[Ticket, Quota | None]:
+        """`create`, with what is left of the caller's creation quota (None when unthrottled).
+
+        Checked in this order, so a refused request writes nothing: the caller's id can be
+        stored, the throttle counts the request, then the owner index and the ticket are written."""
+        _check_owner(caller.sub)
+        quota = self.throttle.hit(caller.sub) if self.throttle else None
         now = self.clock()
         ticket = Ticket(
             id=self.tickets.next_id(),
@@ -43,7 +59,7 @@ class TicketService:
             updated_at=now,
         )
         self.tickets.add(ticket)
-        return ticket
+        return ticket, quota
 
     def get(self, caller: Principal, ticket_id: int) -> Ticket:
         """The ticket, if the caller may see it; NotFound otherwise (existence is not leaked)."""
@@ -101,6 +117,19 @@ class TicketService:
             except ConcurrencyConflict:
                 continue
         raise Conflict("The ticket is being changed by someone else; try again.")
+
+
+def _check_owner(user: str) -> None:
+    """The caller's id becomes a key of the owner index (percent-encoded) and part of the ticket."""
+    try:
+        storable(user)
+    except ValueError as exc:
+        raise ValidationFailed("Your user id cannot be stored.", [{"loc": "user", "msg": str(exc)}]) from None
+    if len(owner_key(user)) > MAX_OWNER_KEY:
+        raise ValidationFailed(
+            "Your user id is too long to be stored.",
+            [{"loc": "user", "msg": f"At most {MAX_OWNER_KEY} characters once percent-encoded."}],
+        )
 
 
 def entry_view(entry: HistoryEntry) -> dict[str, Any]:

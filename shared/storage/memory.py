@@ -79,6 +79,13 @@ class InMemoryTicketRepository:
             if current is not None and current.etag == etag:
                 del self._requests[(ticket_id, request_id)]
 
+    def complete_request(self, ticket_id: int, record: RequestRecord, etag: str) -> None:
+        with self._lock:
+            current = self._requests.get((ticket_id, record.request_id))
+            if current is None or current.etag != etag:
+                raise ConcurrencyConflict(f"request {record.request_id} is no longer ours")
+            self._put_request(ticket_id, record)
+
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         return self._page(lambda t: t.user == owner and (status is None or t.status == status), limit, cursor)
 
@@ -115,17 +122,29 @@ class InMemoryActionCaps:
         self._per_hour, self._per_day = per_hour, per_day
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
+        self._holders: dict[tuple[str, str], str] = {}  # (day, holder) -> hour
 
-    def try_acquire(self, now: datetime) -> str | None:
+    def try_acquire(self, now: datetime, holder: str) -> str | None:
         hour, day = now.strftime("%Y%m%d%H"), now.strftime("%Y%m%d")
         with self._lock:
+            if (day, holder) in self._holders:
+                return None
             if self._counts.get(day, 0) >= self._per_day:
                 return "daily_cap_reached"
             if self._counts.get(hour, 0) >= self._per_hour:
                 return "hourly_cap_reached"
             self._counts[hour] = self._counts.get(hour, 0) + 1
             self._counts[day] = self._counts.get(day, 0) + 1
+            self._holders[(day, holder)] = hour
             return None
+
+    def release(self, taken_at: datetime, holder: str) -> None:
+        day = taken_at.strftime("%Y%m%d")
+        with self._lock:
+            hour = self._holders.pop((day, holder), None)
+            if hour is not None:
+                self._counts[hour] -= 1
+                self._counts[day] -= 1
 
     def usage(self, now: datetime) -> tuple[int, int]:
         with self._lock:
@@ -134,15 +153,26 @@ class InMemoryActionCaps:
 
 class InMemoryControlsRepository:
     def __init__(self) -> None:
+        self._lock = threading.Lock()
         self._controls: AgentControls | None = None
+        self._versions: set[int] = set()
         self.audit: list[dict[str, Any]] = []
 
     def get(self) -> AgentControls | None:
-        return self._controls
+        with self._lock:
+            return self._controls.model_copy() if self._controls else None
 
     def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
-        self._controls = controls
-        self.audit.append(audit)
+        with self._lock:  # like the Table adapter: each version's audit record is inserted once
+            if controls.version in self._versions:
+                raise ConcurrencyConflict(f"controls version {controls.version} was committed first")
+            self._versions.add(controls.version)
+            self._controls = controls.model_copy()
+            self.audit.append(dict(audit))
+
+    def audit_trail(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(a) for a in reversed(self.audit[-limit:])] if limit > 0 else []
 
 
 class InMemoryMessageQueue:

@@ -44,6 +44,10 @@ class TicketRepository(Protocol):
         """Delete our INPROGRESS record so a retry can run; a record that changed since
         (taken over, or completed) is left alone."""
 
+    def complete_request(self, ticket_id: int, record: RequestRecord, etag: str) -> None:
+        """Replace our INPROGRESS record with `record` (a request that changed nothing);
+        raises ConcurrencyConflict when the record is no longer ours."""
+
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         """The owner's tickets, newest first, reading only the owner's index partition."""
 
@@ -65,20 +69,37 @@ def new_entry(ticket: Ticket, entries: Sequence[HistoryEntry]) -> HistoryEntry:
 
 
 class ActionCaps(Protocol):
-    """Global hourly and daily caps on autonomous actions, exact across instances."""
+    """Global hourly and daily caps on autonomous actions, exact across instances.
 
-    def try_acquire(self, now: datetime) -> str | None:
-        """Take one slot in both windows; None when taken, else the reason it was refused."""
+    A slot is held by a `holder` (the process request's id): taking it again for the same
+    holder takes nothing more, so a retried request reuses the slot of its earlier attempt,
+    and `release` gives it back when the action is not committed.
+    """
+
+    def try_acquire(self, now: datetime, holder: str) -> str | None:
+        """Take (or find already taken) the holder's slot in both windows; None when held,
+        else the reason it was refused (`hourly_cap_reached`, `daily_cap_reached`)."""
+
+    def release(self, taken_at: datetime, holder: str) -> None:
+        """Give back the holder's slot taken at `taken_at`; nothing when it holds none."""
 
     def usage(self, now: datetime) -> tuple[int, int]:
         """Actions counted in the current hour and day."""
 
 
 class ControlsRepository(Protocol):
-    def get(self) -> AgentControls | None: ...
+    """The agent controls, versioned like a ticket, and an append-only audit record per change."""
+
+    def get(self) -> AgentControls | None:
+        """The stored controls with their `version`; None when they were never changed."""
 
     def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
-        """Store the controls and append an audit record."""
+        """Commit `controls` (version one past the stored one, 1 for the first change) with its
+        audit record, all or nothing. Raises ConcurrencyConflict when another change committed
+        that version first."""
+
+    def audit_trail(self, limit: int) -> list[dict[str, Any]]:
+        """The newest `limit` audit records, newest first."""
 
 
 class MessageQueue(Protocol):

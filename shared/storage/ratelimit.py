@@ -284,16 +284,31 @@ class AzureTableStorage(Storage):
         except Exception:
             return False
 
+    def _forget(self, key: str | None = None) -> None:
+        """Drop what this instance remembers of a window (every window when `key` is None): a
+        cleared window's end is no longer its end, and `get_expiry` answers from memory."""
+        with self._client_lock:
+            if key is None:
+                self._seen.clear()
+            else:
+                self._seen.pop(key, None)
+
     def reset(self) -> int | None:
         """Delete every counter in the table; returns how many were deleted."""
         client = self.client
         deleted = 0
-        for entity in client.query_entities(
-            "RowKey eq @row", parameters={"row": ROW_KEY}, select=["PartitionKey", "RowKey"]
-        ):
-            client.delete_entity(entity["PartitionKey"], entity["RowKey"])
-            deleted += 1
+        try:
+            for entity in client.query_entities(
+                "RowKey eq @row", parameters={"row": ROW_KEY}, select=["PartitionKey", "RowKey"]
+            ):
+                client.delete_entity(entity["PartitionKey"], entity["RowKey"])
+                deleted += 1
+        finally:
+            self._forget()  # after the deletes: a window remembered in between is a new one
         return deleted
 
     def clear(self, key: str) -> None:
-        self.client.delete_entity(partition_key_for(key), ROW_KEY)  # absent key: no error
+        try:
+            self.client.delete_entity(partition_key_for(key), ROW_KEY)  # absent key: no error
+        finally:
+            self._forget(key)

@@ -8,15 +8,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 from azure.storage.queue import QueueClient, TextBase64EncodePolicy
 
 from devhost import azurite
 from tests.devhost import sample_app
 
-# Fast retries for tests: maxDequeueCount 3, a 1 s visibilityTimeout, short polling.
+# Fast retries for tests: maxDequeueCount 3, a 1 s visibilityTimeout, short polling, 3 s timeout.
 TEST_HOST_JSON = {
     "version": "2.0",
+    "functionTimeout": "00:00:03",
     "extensions": {
         "http": {"routePrefix": "api"},
         "queues": {
@@ -33,8 +35,11 @@ TEST_HOST_JSON = {
 
 @pytest.fixture(scope="module")
 def storage() -> Iterator[azurite.Azurite]:
+    """An Azurite with what the sample app expects; devhost itself creates nothing."""
     emulator = azurite.start()
     TableClient.from_connection_string(emulator.connection_string, sample_app.TABLE).create_table()
+    for name in (sample_app.QUEUE, sample_app.SLOW_QUEUE):
+        QueueClient.from_connection_string(emulator.connection_string, name).create_queue()
     yield emulator
     emulator.stop()
 
@@ -58,7 +63,18 @@ def records(storage: azurite.Azurite, kind: str) -> list[dict[str, Any]]:
 
 def poisoned(storage: azurite.Azurite, name: str) -> list[str]:
     client = queue(storage, f"{name}-poison", base64_encoded=False)
-    return [m.content for m in client.peek_messages(max_messages=32)]
+    try:
+        return [m.content for m in client.peek_messages(max_messages=32)]
+    except ResourceNotFoundError:  # created by the host when the first message must go there
+        return []
+
+
+def exists(storage: azurite.Azurite, name: str) -> bool:
+    try:
+        queue(storage, name).get_queue_properties()
+    except ResourceNotFoundError:
+        return False
+    return True
 
 
 def b64(text: str) -> str:

@@ -14,6 +14,8 @@ STORAGE = "AzureWebJobsStorage"
 TABLE = "devhostsample"
 QUEUE = "devhost-sample"
 SLOW_QUEUE = "devhost-slow"
+LATE_QUEUE = "devhost-late"  # nothing creates it before the host starts
+os.environ.setdefault("SAMPLE_WORN_QUEUE", "devhost-worn")  # a binding expression, resolved at start
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 
@@ -33,19 +35,25 @@ def items_list(req: func.HttpRequest) -> func.HttpResponse:
     return as_json({"route": "list", "params": dict(req.params)})
 
 
-@app.route(route="items/{name}", methods=["GET", "DELETE"])
-def items_by_name(req: func.HttpRequest) -> func.HttpResponse:
-    return as_json({"route": "name", "name": req.route_params["name"]})
-
-
-@app.route(route="items/{id:int}", methods=["GET"])
+@app.route(route="items/{id:int}", methods=["GET", "DELETE"])
 def items_by_id(req: func.HttpRequest) -> func.HttpResponse:
     return as_json({"route": "id", "id": req.route_params["id"]})
 
 
-@app.route(route="items/special", methods=["GET"])  # registered last: precedence, not order, must win
+@app.route(route="items/special", methods=["GET"])  # "special" is no int: no overlap with {id:int}
 def items_special(req: func.HttpRequest) -> func.HttpResponse:
     return as_json({"route": "special"})
+
+
+@app.route(route="items/by-name/{name}", methods=["GET"])
+def items_by_name(req: func.HttpRequest) -> func.HttpResponse:
+    return as_json({"route": "name", "name": req.route_params["name"]})
+
+
+@app.route(route="sleep", methods=["GET"])
+def sleep(req: func.HttpRequest) -> func.HttpResponse:
+    time.sleep(float(req.params["seconds"]))
+    return as_json({"slept": req.params["seconds"]})
 
 
 @app.route(route="echo/", methods=["POST"])
@@ -79,6 +87,21 @@ def on_message(msg: func.QueueMessage) -> None:
     record("queue", body=body, message_id=msg.id, dequeue_count=msg.dequeue_count)
     if body == "fail":
         raise ValueError("asked to fail")
+    if body.startswith("sleep:"):
+        time.sleep(float(body.split(":")[1]))  # past functionTimeout in the tests
+
+
+@app.queue_trigger(arg_name="msg", queue_name=LATE_QUEUE, connection=STORAGE)
+def on_late_message(msg: func.QueueMessage) -> None:
+    body = msg.get_body().decode()
+    record("late", body=body, dequeue_count=msg.dequeue_count)
+    if body == "fail":
+        raise ValueError("asked to fail")
+
+
+@app.queue_trigger(arg_name="msg", queue_name="%SAMPLE_WORN_QUEUE%", connection=STORAGE)
+def on_worn_message(msg: func.QueueMessage) -> None:
+    record("worn", body=msg.get_body().decode(), dequeue_count=msg.dequeue_count)
 
 
 @app.queue_trigger(arg_name="msg", queue_name=SLOW_QUEUE, connection=STORAGE)

@@ -53,6 +53,7 @@ class Stack:
             "SENTRY_DSN": "",
             "AGENT_API_URL": "",
             "PYTHON_THREADPOOL_THREAD_COUNT": "16",
+            "TICKET_CREATE_THROTTLE_RATE": "100000/minute",  # tests create hundreds of tickets per user
             **{k: str(v) for k, v in settings.items()},
         }
 

@@ -25,7 +25,8 @@ def test_create_read_and_isolation(stack: Stack) -> None:
             ticket["id"]
         ]
         assert api.get("/tickets/list/", headers=bearer("bob")).json()["results"] == []
-        assert api.delete(f"/tickets/{ticket['id']}/", headers=bearer("alice")).status_code == 405
+        # A known path with a wrong method is 404, as on the Azure host.
+        assert api.delete(f"/tickets/{ticket['id']}/", headers=bearer("alice")).status_code == 404
 
 
 def test_refused_requests_get_problem_json_and_store_nothing(stack: Stack) -> None:

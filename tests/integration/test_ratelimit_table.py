@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
 from limits import parse
 from limits.errors import StorageError
 from limits.storage import storage_from_string
@@ -211,3 +212,40 @@ def test_fixed_window_exact_across_two_processes(conn: str) -> None:
     assert outs[0]["admitted"] + outs[1]["admitted"] == 50
     s = AzureTableStorage(table_storage_uri(table), connection_string=conn)
     assert s.get(parse("50/minute").key_for("user", "alice")) == 200
+
+
+def test_clear_and_reset_forget_the_windows_this_instance_remembers(conn: str) -> None:
+    """A cleared window has no end any more: RateLimit-Reset must not keep counting down to it."""
+    clock = FakeClock()
+    s = AzureTableStorage(table_storage_uri(_table()), connection_string=conn, clock=clock)
+    key, other = "LIMITER/create/alice/30/1/minute", "LIMITER/create/bob/30/1/minute"
+    s.incr(key, 60)
+    s.incr(other, 60)
+    clock.now += 20
+    s.clear(key)
+    assert s.get_expiry(key) == clock.now  # no live window, like every other backend
+    assert s.incr(key, 60) == 1 and s.get_expiry(key) == clock.now + 60  # a fresh one, from now
+    assert s.get_expiry(other) == clock.now + 40  # bob's window is untouched
+
+    clock.now += 5
+    assert s.reset() == 2
+    assert s.get_expiry(key) == clock.now and s.get_expiry(other) == clock.now
+    assert s.incr(other, 60) == 1 and s.get_expiry(other) == clock.now + 60
+
+
+def test_a_failed_clear_still_forgets_the_window(conn: str) -> None:
+    clock = FakeClock()
+    s = AzureTableStorage(table_storage_uri(_table()), connection_string=conn, clock=clock)
+    s.incr("k", 60)
+    real = s.client
+    real.delete_entity(partition_key_for("k"), "c")  # cleared, and then the clear we ask for fails
+
+    class Unreachable:
+        def delete_entity(self, *args: object, **kwargs: object) -> None:
+            raise ServiceRequestError("storage unreachable")
+
+    s._client = Unreachable()  # type: ignore[assignment]
+    with pytest.raises(ServiceRequestError):
+        s.clear("k")
+    s._client = real
+    assert s.get_expiry("k") == clock.now  # read again, not answered from memory

@@ -56,3 +56,13 @@ def test_a_warm_table_hit_is_one_round_trip(azurite_conn: str) -> None:
     before = round_trips()
     throttle.hit(who)
     assert round_trips() - before == 1
+
+
+def test_create_and_process_quotas_are_counted_apart(storage: Storage) -> None:
+    who = uuid.uuid4().hex
+    create, process = Throttle(storage, "2/minute", "create"), Throttle(storage, "2/minute", "process")
+    create.hit(who)
+    create.hit(who)
+    with pytest.raises(Throttled):
+        create.hit(who)
+    assert process.hit(who).remaining == 1  # creating tickets does not use up processing

@@ -5,13 +5,17 @@ from __future__ import annotations
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
+from azure.core.exceptions import ServiceRequestError
+from limits.storage import storage_from_string
 
 from shared.domain.models import ActionType, HistoryEntry, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage import provision as names
 from shared.storage.clients import StorageClients, round_trips
+from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
 from shared.storage.ports import TicketRepository
 from shared.storage.tables import TableIdAllocator, TableTicketRepository
@@ -210,3 +214,94 @@ def test_ids_are_unique_across_allocators(azurite_conn: str) -> None:
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda i: allocators[i % 4].next_id(), range(400)))
     assert len(set(ids)) == 400
+
+
+class Failing:
+    """A TableClient whose named operations fail as a storage outage would."""
+
+    def __init__(self, inner: Any, *operations: str) -> None:
+        self._inner, self._operations = inner, operations
+
+    def __getattr__(self, name: str) -> Any:
+        if name in self._operations:
+
+            def fail(*args: Any, **kwargs: Any) -> Any:
+                raise ServiceRequestError("storage unreachable")
+
+            return fail
+        return getattr(self._inner, name)
+
+
+def repo_with(conn: str, failing_tickets: tuple[str, ...] = (), failing_owners: tuple[str, ...] = ()) -> Any:
+    clients = StorageClients(conn)
+    return TableTicketRepository(
+        Failing(clients.table(names.TICKETS), *failing_tickets),  # type: ignore[arg-type]
+        Failing(clients.table(names.TICKET_OWNERS), *failing_owners),  # type: ignore[arg-type]
+        TableIdAllocator(clients.table(names.COUNTERS)),
+    )
+
+
+def test_a_create_whose_index_write_fails_leaves_no_ticket(azurite_conn: str) -> None:
+    broken, alice = repo_with(azurite_conn, failing_owners=("upsert_entity",)), user()
+    ticket = Ticket(
+        id=broken.next_id(),
+        issue_type="VPN drops",
+        description="d",
+        category="vpn",
+        tags=[],
+        status=Status.NEW,
+        user=alice,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    with pytest.raises(ServiceRequestError):
+        broken.add(ticket)
+    assert table_repo(azurite_conn).get(ticket.id) is None  # nothing its owner could not list
+
+
+def test_a_create_whose_ticket_insert_fails_leaves_only_an_index_row_readers_skip(azurite_conn: str) -> None:
+    alice = user()
+    kept = new_ticket(table_repo(azurite_conn), alice)
+    broken = repo_with(azurite_conn, failing_tickets=("create_entity",))
+    with pytest.raises(ServiceRequestError):
+        new_ticket(broken, alice)
+    later = new_ticket(table_repo(azurite_conn), alice)
+    owners = StorageClients(azurite_conn).table(names.TICKET_OWNERS)
+    assert len(list(owners.query_entities(f"PartitionKey eq '{alice}'"))) == 3  # one points at nothing
+    repo = table_repo(azurite_conn)
+    assert [t.id for t in repo.list_for_owner(alice, None, 10, None).results] == [later.id, kept.id]
+    first = repo.list_for_owner(alice, None, 1, None)
+    rest = repo.list_for_owner(alice, None, 1, first.next_cursor)
+    assert [t.id for t in first.results + rest.results] == [later.id, kept.id] and rest.next_cursor is None
+
+
+def test_an_owner_list_never_shows_another_users_ticket_whatever_the_index_says(azurite_conn: str) -> None:
+    repo, alice, mallory = table_repo(azurite_conn), user(), user()
+    own = new_ticket(repo, alice)
+    theirs = new_ticket(repo, mallory)
+    owners = StorageClients(azurite_conn).table(names.TICKET_OWNERS)
+    owners.upsert_entity({"PartitionKey": alice, "RowKey": ticket_key(theirs.id), "Id": theirs.id})
+    assert [t.id for t in repo.list_for_owner(alice, None, 10, None).results] == [own.id]
+    assert [t.id for t in repo.list_for_owner(mallory, None, 10, None).results] == [theirs.id]
+
+
+def test_create_through_the_service_is_three_round_trips_with_its_throttle(azurite_conn: str) -> None:
+    from shared.domain.models import Principal, TicketCreate
+    from shared.services.throttle import Throttle
+    from shared.services.tickets import TicketService
+    from shared.storage.ratelimit import table_storage_uri
+
+    throttle_storage = storage_from_string(table_storage_uri(), connection_string=azurite_conn)
+    service = TicketService(
+        table_repo(azurite_conn, block=1000),
+        lambda: NOW,
+        Throttle(throttle_storage, "1000/minute", "create"),  # type: ignore[arg-type]
+    )
+    caller = Principal(sub=user())
+    service.create(caller, TicketCreate(issue_type="warm-up"))  # id block claimed, throttle row known
+    counts = []
+    for _ in range(5):
+        before = round_trips()
+        service.create(caller, TicketCreate(issue_type="VPN drops"))
+        counts.append(round_trips() - before)
+    assert counts == [3] * 5  # throttle counter, owner-index row, ticket row

@@ -17,7 +17,7 @@ from shared.domain.models import (
     ProcessMessage,
     TicketCreate,
 )
-from shared.errors import AgentUnavailable, RequestInProgress
+from shared.errors import AgentUnavailable
 from shared.storage.memory import InMemoryMessageQueue
 from tests.conftest import SECRET, bearer
 from tests.unit.http_client import invoke, payload
@@ -170,15 +170,30 @@ def test_the_same_message_three_times_acts_once(c: Container, agent: ScriptedAge
     assert len(history(c, tid)) == 1 and agent.calls == 1
 
 
-def test_a_live_claim_makes_a_concurrent_delivery_retry_later(c: Container, clock: Clock) -> None:
+def test_a_live_claim_puts_the_delivery_back_until_the_claim_expires(c: Container, clock: Clock) -> None:
     tid = new_ticket(c)
     from shared.domain.models import RequestRecord
 
-    held = RequestRecord(request_id="req1", status="INPROGRESS", expires_at=clock.now + timedelta(seconds=60))
+    held = RequestRecord(request_id="req1", status="INPROGRESS", expires_at=clock.now + timedelta(seconds=50))
     c.tickets.claim_request(tid, held, None)
-    with pytest.raises(RequestInProgress):
-        c.agent_worker.execute(message(tid))
-    assert history(c, tid) == []
+    current, delays = message(tid), []
+    while (outcome := c.agent_worker.execute(current)) == "waiting":  # no exception: no dequeue burnt
+        queue, again, delay = c.queue.sent[-1]  # type: ignore[attr-defined]
+        assert queue == "agent-actions" and again["request_id"] == "req1"
+        assert history(c, tid) == []
+        delays.append(delay)
+        clock.now += timedelta(seconds=delay)
+        current = ProcessMessage.model_validate(again)
+    assert outcome == "AUTO_RESOLVE" and delays == [30, 21]
+
+
+def test_the_claim_outlives_the_hosts_function_timeout(settings: Settings) -> None:
+    import json
+    from pathlib import Path
+
+    host = json.loads((Path(__file__).resolve().parents[2] / "host.json").read_text())
+    hours, minutes, seconds = (int(part) for part in host["functionTimeout"].split(":"))
+    assert settings.agent_claim_seconds > hours * 3600 + minutes * 60 + seconds
 
 
 def test_a_killed_workers_claim_expires_and_is_taken_over(c: Container, clock: Clock) -> None:
@@ -207,15 +222,32 @@ def test_a_failure_mid_action_releases_the_claim_and_changes_nothing(
     assert c.agent_worker.execute(message(tid)) == "AUTO_RESOLVE"
 
 
-def test_agent_service_down_defers_to_humans_without_error_text(c: Container, agent: ScriptedAgent) -> None:
+def test_agent_service_down_is_retried_with_backoff_then_deferred_without_error_text(
+    c: Container, agent: ScriptedAgent
+) -> None:
     agent.answer = None
     tid = new_ticket(c)
-    assert c.agent_worker.execute(message(tid)) == "deferred:agent_unavailable"
+    current, delays = message(tid), []
+    while (outcome := c.agent_worker.execute(current)) == "retrying":
+        _, again, delay = c.queue.sent[-1]  # type: ignore[attr-defined]
+        delays.append(delay)
+        current = ProcessMessage.model_validate(again)
+        assert history(c, tid) == [] and c.tickets.get_with_request(tid, "req1")[1] is None
+    assert outcome == "deferred:agent_unavailable" and delays == [30, 60, 120]
     ticket = c.tickets.get(tid)
     assert ticket.status == "open" and ticket.agent is None  # type: ignore[union-attr]
     [entry] = history(c, tid)
     assert entry.action_type == "DEFER_TO_HUMAN" and entry.action_params["reason"] == "agent_unavailable"
     assert "connection" not in str(entry.model_dump())
+
+
+def test_a_short_agent_outage_does_not_defer_the_ticket(c: Container, agent: ScriptedAgent) -> None:
+    answer, agent.answer = agent.answer, None
+    tid = new_ticket(c)
+    assert c.agent_worker.execute(message(tid)) == "retrying"
+    agent.answer = answer
+    _, again, _ = c.queue.sent[-1]  # type: ignore[attr-defined]
+    assert c.agent_worker.execute(ProcessMessage.model_validate(again)) == "AUTO_RESOLVE"
 
 
 def test_kill_switch_defers_and_records_why(c: Container) -> None:
@@ -258,22 +290,95 @@ def test_hourly_cap_defers_the_rest(settings: Settings, agent: ScriptedAgent, cl
     assert c.agent_worker.execute(message(new_ticket(c))) == "AUTO_RESOLVE"
 
 
-def test_a_concurrent_human_change_is_not_overwritten(c: Container, agent: ScriptedAgent) -> None:
+def test_a_human_change_during_the_analysis_is_not_overwritten(c: Container, agent: ScriptedAgent) -> None:
     tid = new_ticket(c)
     staff = Principal(sub="sam", roles=frozenset({"staff"}))
     original = agent.analyse
 
-    def analyse_while_staff_closes(ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse_while_staff_escalates(ticket: dict[str, Any]) -> dict[str, Any]:
         from shared.domain.models import Status, StatusChange
 
-        c.ticket_service.change_status(staff, tid, StatusChange(status=Status.CLOSED))
+        c.ticket_service.change_status(staff, tid, StatusChange(status=Status.ESCALATED))
         return original(ticket)
 
-    agent.analyse = analyse_while_staff_closes  # type: ignore[method-assign]
-    assert c.agent_worker.execute(message(tid)) == "AUTO_RESOLVE"
-    kinds = [e.action_type for e in history(c, tid)]
-    assert kinds == ["AUTO_RESOLVE", "STATUS_CHANGE"]  # newest first: the agent acted on the fresh ticket
-    assert history(c, tid)[0].before_state["status"] == "closed"
+    agent.analyse = analyse_while_staff_escalates  # type: ignore[method-assign]
+    queued_message = message(tid).model_copy(update={"ticket": c.tickets.get(tid), "ticket_version": 1})
+    assert c.agent_worker.execute(queued_message) == "superseded"
+    assert [e.action_type for e in history(c, tid)] == ["STATUS_CHANGE"]
+    assert c.tickets.get(tid).status == "escalated"  # type: ignore[union-attr]
+    assert c.caps.usage(c.clock()) == (0, 0)  # the slot it took was given back
+    assert c.agent_worker.execute(queued_message) == "duplicate"  # a redelivery does not analyse again
+
+
+def test_losers_of_a_race_give_their_cap_slots_back(
+    settings: Settings, agent: ScriptedAgent, clock: Clock
+) -> None:
+    c = build(settings, agent, clock, MAX_AUTONOMOUS_ACTIONS_PER_HOUR=4)
+    tid = new_ticket(c)
+    snapshot = c.tickets.get(tid)
+    racing = [
+        message(tid, f"req{i}").model_copy(update={"ticket": snapshot, "ticket_version": 1})
+        for i in range(10)
+    ]
+    outcomes = [c.agent_worker.execute(m) for m in racing]
+    assert outcomes == ["AUTO_RESOLVE"] + ["skipped"] * 9
+    assert c.caps.usage(clock()) == (1, 1)
+    others = [c.agent_worker.execute(message(new_ticket(c), f"other{i}")) for i in range(4)]
+    assert others == ["AUTO_RESOLVE"] * 3 + ["deferred:hourly_cap_reached"]
+
+
+def test_a_failed_commit_keeps_its_slot_for_the_retry_of_the_same_request(
+    settings: Settings, agent: ScriptedAgent, clock: Clock
+) -> None:
+    from shared.storage.memory import InMemoryTicketRepository
+
+    class FlakyTickets(InMemoryTicketRepository):
+        fail_next = False
+
+        def save(self, *args: Any, **kwargs: Any) -> None:
+            if self.fail_next:
+                self.fail_next = False
+                raise TimeoutError("storage timed out; the commit may or may not have happened")
+            super().save(*args, **kwargs)
+
+    tickets = FlakyTickets()
+    c = Container.in_memory(
+        Settings(AUTH_JWT_SECRET=SECRET, MAX_AUTONOMOUS_ACTIONS_PER_HOUR=1),  # type: ignore[call-arg]
+        clock=clock,
+        analyser=agent,
+        tickets=tickets,
+        telemetry=RecordingTelemetry(),
+    )
+    tid = new_ticket(c)
+    tickets.fail_next = True
+    for _ in range(3):  # retried, each time failing before the commit lands
+        with pytest.raises(TimeoutError):
+            c.agent_worker.execute(message(tid))
+        tickets.fail_next = True
+    tickets.fail_next = False
+    assert c.caps.usage(clock()) == (1, 1)
+    assert c.agent_worker.execute(message(tid)) == "AUTO_RESOLVE"  # the retry reuses its slot
+    assert c.caps.usage(clock()) == (1, 1)
+
+
+def test_people_hold_tickets_the_agent_must_not_touch(c: Container) -> None:
+    from shared.domain.models import Status, StatusChange
+
+    tid = new_ticket(c)
+    staff = Principal(sub="sam", roles=frozenset({"staff"}))
+    c.ticket_service.change_status(staff, tid, StatusChange(status=Status.ESCALATED, reason="mine"))
+    refused = process(tid, bearer("alice"))
+    assert refused.status_code == 409 and payload(refused)["code"] == "status_locked"
+    assert queued(c, "agent-actions") == [] and c.tickets.get(tid).status == "escalated"  # type: ignore[union-attr]
+    assert process(tid, bearer("sam", "staff"), {"force": True}).status_code == 202
+
+
+def test_shadow_decisions_are_recorded_once_per_ticket_version(c: Container, agent: ScriptedAgent) -> None:
+    c.controls.update(ADMIN, ControlsUpdate(mode=AgentMode.SHADOW, reason="trial"))
+    tid = new_ticket(c)
+    assert c.agent_worker.execute(message(tid, "a")) == "shadow"
+    assert c.agent_worker.execute(message(tid, "b")) == "skipped"
+    assert agent.calls == 1 and len(history(c, tid)) == 1
 
 
 def test_processed_tickets_are_skipped_unless_forced(c: Container) -> None:
@@ -404,20 +509,34 @@ def test_a_lost_followup_enqueue_is_resent_by_the_retry(
     assert len(history(c, tid)) == 1
 
 
-def test_the_endpoint_sends_a_snapshot_and_a_stale_one_is_caught_by_the_version_guard(c: Container) -> None:
+def test_the_endpoint_sends_a_snapshot_and_a_human_change_since_supersedes_it(c: Container) -> None:
     from shared.domain.models import Status, StatusChange
 
     tid = new_ticket(c)
     assert process(tid, bearer("alice")).status_code == 202
     [sent] = queued(c, "agent-actions")
     queued_message = ProcessMessage.model_validate(sent)
-    assert queued_message.snapshot() == c.tickets.get(tid)
+    assert queued_message.snapshot() == c.tickets.get(tid) and queued_message.ticket_version == 1
     staff = Principal(sub="sam", roles=frozenset({"staff"}))
     c.ticket_service.change_status(staff, tid, StatusChange(status=Status.OPEN, reason="looked at it"))
-    assert c.agent_worker.execute(queued_message) == "AUTO_RESOLVE"
-    agent_entry, human_entry = history(c, tid)
-    assert human_entry.action_type == "STATUS_CHANGE" and agent_entry.seq == 3
-    assert agent_entry.before_state["status"] == "open"  # acted on the fresh ticket, not the snapshot
+    assert c.agent_worker.execute(queued_message) == "superseded"
+    [human_entry] = history(c, tid)
+    assert human_entry.action_type == "STATUS_CHANGE"
+
+
+def test_a_resent_check_names_the_actions_version_not_a_later_one(c: Container, agent: ScriptedAgent) -> None:
+    from shared.domain.models import Status, StatusChange
+
+    agent.answer = {**agent.answer, "confidence": 0.7}  # type: ignore[dict-item]
+    tid = new_ticket(c)
+    assert c.agent_worker.execute(message(tid)) == "SCHEDULE_FOLLOWUP"
+    staff = Principal(sub="sam", roles=frozenset({"staff"}))
+    c.ticket_service.change_status(staff, tid, StatusChange(status=Status.IN_PROGRESS, reason="mine now"))
+    assert c.agent_worker.execute(message(tid)) == "duplicate"  # a redelivery resends the check
+    checks = queued(c, "agent-checks")
+    assert checks == [{"ticket_id": tid, "action_seq": 2}] * 2
+    assert c.check_service.run(tid, checks[-1]["action_seq"]) == "not_needed"
+    assert c.tickets.get(tid).status == "in_progress"  # type: ignore[union-attr]
 
 
 def test_large_tickets_travel_without_a_snapshot(c: Container) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,7 @@ from tests.conftest import bearer
 from tests.unit.http_client import invoke, payload
 
 ALICE, BOB, STAFF = bearer("alice"), bearer("bob"), bearer("sam", "staff")
+JSON = {"Content-Type": "application/json"}
 
 
 @pytest.fixture(autouse=True)
@@ -248,3 +250,126 @@ def test_action_history_is_newest_first_paged_and_private(container: Container) 
     ] is None
     assert invoke("tickets_history", headers=BOB, route=route).status_code == 404
     assert invoke("tickets_history", headers=ALICE, route=route, params={"cursor": "x"}).status_code == 400
+
+
+CONTROL_CHARACTERS = "".join(chr(i) for i in range(1, 32))
+
+
+def test_a_description_of_10000_control_characters_is_stored_and_reads_back() -> None:
+    description = (CONTROL_CHARACTERS * 400)[:10_000]
+    ticket = create(ALICE, description=description, tags=["\x01" * 50] * 20)
+    got = payload(invoke("tickets_get", headers=ALICE, route={"id": str(ticket["id"])}))
+    assert got["description"] == description and got == ticket
+
+
+@pytest.mark.parametrize(
+    ("field", "body"),
+    [
+        ("issue_type", {"issue_type": "VPN \ud800"}),
+        ("description", {"issue_type": "x", "description": "a\udfffb"}),
+        ("tags.1", {"issue_type": "x", "tags": ["ok", "\ud83d"]}),
+    ],
+)
+def test_a_lone_surrogate_is_refused_naming_the_field(
+    field: str, body: dict[str, object], container: Container
+) -> None:
+    from shared.domain.models import TicketCreate
+
+    with pytest.raises(ValueError) as refused:  # the model names the field whatever the parser
+        TicketCreate.model_validate(body)
+    assert ".".join(map(str, refused.value.errors()[0]["loc"])) == field  # type: ignore[attr-defined]
+    raw = invoke(  # Python's json writes it as an escape, which the body parser refuses too
+        "tickets_create", "POST", body=json.dumps(body).encode(), headers=ALICE | JSON
+    )
+    assert raw.status_code == 400 and payload(raw)["errors"]
+    assert stored_count(container) == 0
+
+
+def test_lone_surrogates_in_a_status_change_or_controls_reason_are_refused() -> None:
+    from pydantic import ValidationError
+
+    from shared.domain.models import ControlsUpdate, StatusChange
+
+    for model, body, field in (
+        (StatusChange, {"status": "open", "reason": "\ud800"}, "reason"),
+        (StatusChange, {"status": "open", "assigned_team": "net\udc00"}, "assigned_team"),
+        (ControlsUpdate, {"enabled": False, "reason": "stop \ud800"}, "reason"),
+    ):
+        with pytest.raises(ValidationError) as refused:
+            model.model_validate(body, strict=False)
+        assert [e["loc"] for e in refused.value.errors()] == [(field,)]
+    ticket = create(ALICE)
+    response = invoke(
+        "tickets_status",
+        "POST",
+        body=b'{"status": "open", "reason": "\\ud800"}',
+        headers=STAFF | JSON,
+        route={"id": str(ticket["id"])},
+    )
+    assert response.status_code == 400
+    assert payload(invoke("tickets_get", headers=ALICE, route={"id": str(ticket["id"])}))["status"] == "new"
+
+
+@pytest.mark.parametrize(
+    ("sub", "why"), [("a" * 513, "too long"), ("€" * 57, "too long"), ("x\ud800", "surrogate")]
+)
+def test_a_caller_id_that_cannot_be_a_key_is_refused_before_anything_is_written(
+    sub: str, why: str, container: Container
+) -> None:
+    response = invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=bearer(sub))
+    assert response.status_code == 400, why
+    assert payload(response)["errors"][0]["loc"] == "user"
+    assert stored_count(container) == 0
+
+
+def test_the_longest_storable_caller_id_is_accepted() -> None:
+    assert create(bearer("a" * 512))["user"] == "a" * 512
+    assert create(bearer("€" * 56))["user"] == "€" * 56  # percent-encoded: 9 characters each
+
+
+def test_ticket_creation_is_throttled_per_user(settings: Settings) -> None:
+    c = Container.in_memory(settings.model_copy(update={"ticket_create_throttle_rate": "3/minute"}))
+    use_container(c)
+    made = [invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=ALICE) for _ in range(3)]
+    assert [r.status_code for r in made] == [201] * 3
+    assert [r.headers["RateLimit-Remaining"] for r in made] == ["2", "1", "0"]
+    assert all(r.headers["RateLimit-Limit"] == "3" for r in made)
+    refused = invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=ALICE)
+    assert refused.status_code == 429 and payload(refused)["code"] == "throttled"
+    assert 1 <= int(refused.headers["Retry-After"]) <= 60
+    assert refused.headers["RateLimit-Remaining"] == "0" and 0 < int(refused.headers["RateLimit-Reset"]) <= 60
+    assert stored_count(c) == 3  # nothing written for the refused one
+    assert invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=BOB).status_code == 201
+
+
+def test_an_invalid_create_does_not_use_the_quota(settings: Settings) -> None:
+    c = Container.in_memory(settings.model_copy(update={"ticket_create_throttle_rate": "1/minute"}))
+    use_container(c)
+    for _ in range(3):
+        assert (
+            invoke("tickets_create", "POST", json_body={"issue_type": ""}, headers=ALICE).status_code == 400
+        )
+    assert invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=ALICE).status_code == 201
+
+
+def test_the_create_throttle_setting_is_validated_and_defaults_to_30_per_minute() -> None:
+    from pydantic import ValidationError
+
+    from tests.conftest import SECRET
+
+    assert Settings(AUTH_JWT_SECRET=SECRET).ticket_create_throttle_rate == "30/minute"  # type: ignore[call-arg]
+    with pytest.raises(ValidationError):
+        Settings(AUTH_JWT_SECRET=SECRET, TICKET_CREATE_THROTTLE_RATE="lots")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    "params", [{"status": ""}, {"status": "", "cursor": "", "limit": ""}, {"mine": "", "status": ""}]
+)
+def test_empty_query_values_mean_no_filter(params: dict[str, str]) -> None:
+    ids = [create(ALICE)["id"] for _ in range(2)]
+    for name in ("tickets_list", "tickets_list_alias"):
+        response = invoke(name, headers=ALICE, params=params)
+        assert response.status_code == 200, response.get_body()
+        assert [t["id"] for t in payload(response)["results"]] == ids[::-1]
+    history = invoke("tickets_history", headers=ALICE, route={"id": str(ids[0])}, params={"cursor": ""})
+    assert history.status_code == 200
