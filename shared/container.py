@@ -173,6 +173,7 @@ class Container:
 
 
 _container: Container | None = None
+_injected = False  # a container a test put in place is used as given: its storage is its own affair
 _refusal: ServiceMisconfigured | None = None
 _lock = threading.Lock()
 
@@ -199,8 +200,9 @@ def get_container() -> Container:
                 raise _refusal from None
             observability.init_sentry(settings)
             _container = Container.for_azure(settings)
-        container = _container
-    container.ensure_storage()
+        container, built_here = _container, not _injected
+    if built_here:
+        container.ensure_storage()
     return container
 
 
@@ -234,10 +236,11 @@ def _names_missing_storage(exc: ResourceNotFoundError) -> bool:
 
 
 def use_container(container: Container | None) -> None:
-    """Replace the worker's container (tests); None rebuilds from settings on next use."""
-    global _container, _refusal
+    """Replace the worker's container (tests), used as given (no provisioning: round-trip counts
+    stay those of the operations); None rebuilds from settings, provisioned, on next use."""
+    global _container, _injected, _refusal
     with _lock:
-        _container = container
+        _container, _injected = container, container is not None
         _refusal = None
         if container is None:
             get_settings.cache_clear()
