@@ -88,6 +88,11 @@ def _status(exc: BaseException) -> int | None:
     return getattr(exc, "status_code", None)
 
 
+def _table_missing(exc: BaseException) -> bool:
+    """TableNotFound (the SDK does not always decode the code, so the body is looked at too)."""
+    return "TableNotFound" in (str(getattr(exc, "error_code", None) or "") + str(exc))
+
+
 class AzureTableStorage(Storage):
     """Fixed-window counters in an Azure Storage table, exact under concurrency via ETag-conditional writes.
 
@@ -190,7 +195,9 @@ class AzureTableStorage(Storage):
     def _read(self, key: str) -> TableEntity | None:
         try:
             return self.client.get_entity(partition_key_for(key), ROW_KEY)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _table_missing(exc):
+                raise
             return None
 
     def _backoff(self, attempt: int) -> None:
@@ -227,10 +234,12 @@ class AzureTableStorage(Storage):
                         etag=window[2],
                         match_condition=MatchConditions.IfNotModified,
                     )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
+                if _table_missing(exc):
+                    raise  # not a race: the table is gone, and retrying cannot bring it back
                 continue  # created, changed or cleared since we looked: look again
             except HttpResponseError as exc:
-                if _status(exc) in (404, 409, 412):
+                if _status(exc) in (404, 409, 412) and not _table_missing(exc):
                     continue
                 raise
             self._remember(key, (count, expires_at, meta["etag"]))
