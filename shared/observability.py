@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import json
 import logging
 import re
@@ -100,7 +101,8 @@ def init_sentry(settings: Settings) -> bool:
             traces_sample_rate=settings.sentry_traces_sample_rate,
             # Frames' locals hold the Settings (connection string, secrets) and tickets.
             include_local_variables=False,
-            send_default_pii=False,
+            # send_default_pii is left unset (= off); data_collection would switch off the
+            # event_scrubber below, so it is left unset too.
             max_request_body_size="never",
             event_scrubber=EventScrubber(denylist=[*DEFAULT_DENYLIST, *DROPPED_KEYS], recursive=True),
             before_send=before_send,
@@ -120,10 +122,16 @@ def init_sentry(settings: Settings) -> bool:
 
 
 class ShortTimeoutTransport(HttpTransport):
-    """The SDK's HTTP transport with a short total timeout per envelope (the SDK's is 30 s):
-    during a Sentry outage the background worker moves on and its bounded queue drops the rest."""
+    """The SDK's HTTP transport with a short total timeout per envelope (the SDK's is 30 s)
+    and no retries (urllib3 retries a silent server's timeout): during a Sentry outage the
+    background worker moves on, and its bounded queue drops what it cannot send."""
 
     TIMEOUT = TRANSPORT_TIMEOUT_SECONDS
+
+    def _get_pool_options(self) -> dict[str, Any]:
+        options = super()._get_pool_options()
+        options["retries"] = False
+        return options
 
 
 def configured_secrets(settings: Settings) -> set[str]:
@@ -242,7 +250,7 @@ class Scrubber:
         request = event.get("request")
         if isinstance(request, Mapping):
             scrubbed["request"] = {k: self.text(str(request[k])) for k in REQUEST_FIELDS if k in request}
-        user = event.get("user")
+        user = scrubbed.get("user")
         if isinstance(user, Mapping):
             scrubbed["user"] = {k: user[k] for k in USER_FIELDS if k in user}
         return scrubbed
@@ -394,8 +402,15 @@ def invocation(
 
 
 def set_user(user_id: str) -> None:
-    """The caller's id only: no name, e-mail or IP address."""
-    sentry_sdk.get_isolation_scope().set_user({"id": user_id})
+    """The caller's id only: no name or IP address, and an id that is an e-mail address
+    (as dev tokens and some identity providers use) goes as a stable pseudonym."""
+    sentry_sdk.get_isolation_scope().set_user({"id": sentry_user_id(user_id)})
+
+
+def sentry_user_id(user_id: str) -> str:
+    if "@" not in user_id:
+        return user_id
+    return "user-" + hashlib.sha256(user_id.encode()).hexdigest()[:16]
 
 
 class SentryTelemetry:
