@@ -25,6 +25,7 @@ invocation_id: contextvars.ContextVar[str] = contextvars.ContextVar("invocation_
 # replaced wherever it shows up in an event, even inside an exception message.
 _free_text: contextvars.ContextVar[tuple[str, ...]] = contextvars.ContextVar("free_text", default=())
 FILTERED = "[Filtered]"
+MAX_TEXT_LENGTH = 16 * 1024  # per string sent to Sentry (the SDK no longer cuts them)
 MIN_SECRET_LENGTH = 8  # shorter configured values would blot out ordinary words
 FLUSH_TIMEOUT_SECONDS = 1.0
 FLUSH_PAUSE_SECONDS = 30.0
@@ -207,11 +208,12 @@ DROPPED_KEY_PREFIXES = ("x_ms_token_", "x_ms_client_principal", "x_arr_", "x_for
 REQUEST_FIELDS = ("method", "url")  # the url is the route template, never the raw URL
 USER_FIELDS = ("id",)
 
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Every pattern is anchored on a literal or bounded, so scrubbing stays linear in the text
+# (an event's strings can be long, and before_send runs on the request's thread).
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]{1,64}@(?:[A-Za-z0-9-]{1,63}\.){1,8}[A-Za-z]{2,24}")
 _BEARER = re.compile(r"(?i)\b(bearer|basic)(\s+)[A-Za-z0-9._~+/=-]+")
 _JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}(?:\.[A-Za-z0-9_-]*)*")
-_URL_QUERY = re.compile(r"(?i)\b((?:https?|wss?)://[^\s?#'\"<>]*)\?[^\s#'\"<>]*")
-_QUERY_RUN = re.compile(r"[\w.-]+=[^&\s'\";]*(?:&[\w.-]+=[^&\s'\";]*)+")
+_TOKEN_SPLIT = re.compile(r"([\s'\"<>]+)")
 _SAS_KEYS = frozenset({"sig", "se", "sp", "sv", "st", "spr", "srt", "ss", "sr", "si", "skoid", "sktid"})
 _KEY_VALUE = re.compile(
     r"(?i)\b(AccountKey|SharedAccessKey|SharedAccessSignature|sig|code|api[_-]?key|access[_-]?token"
@@ -231,9 +233,15 @@ def _input_value(match: re.Match[str]) -> str:
     return "input_value=" + FILTERED + (match.group(0)[tail:] if tail >= 0 else "")
 
 
-def _query_run(match: re.Match[str]) -> str:
-    keys = {pair.split("=", 1)[0].lower() for pair in match.group(0).split("&")}
-    return FILTERED if keys & _SAS_KEYS else match.group(0)
+def _query(token: str) -> str:
+    """A URL without its query string; a bare SAS token (`sv=…&se=…&sig=…`) as a whole."""
+    if "://" in token and "?" in token:
+        return token.split("?", 1)[0] + "?" + FILTERED
+    if "&" in token and "=" in token:
+        keys = {pair.split("=", 1)[0].lstrip("?").lower() for pair in token.split("&")}
+        if keys & _SAS_KEYS:
+            return FILTERED
+    return token
 
 
 class Scrubber:
@@ -267,13 +275,14 @@ class Scrubber:
         return value
 
     def text(self, text: str) -> str:
+        if len(text) > MAX_TEXT_LENGTH:
+            text = text[:MAX_TEXT_LENGTH] + "...[truncated]"
         for secret in (*_free_text.get(), *self._secrets):
             if secret in text:
                 text = text.replace(secret, FILTERED)
         text = _INPUT_VALUE.sub(_input_value, text)
         text = _QUOTED_FREE_TEXT.sub(lambda m: m.group(1) + "'" + FILTERED + "'", text)
-        text = _URL_QUERY.sub(lambda m: m.group(1) + "?" + FILTERED, text)
-        text = _QUERY_RUN.sub(_query_run, text)
+        text = "".join(_query(token) for token in _TOKEN_SPLIT.split(text))
         text = _KEY_VALUE.sub(lambda m: m.group(1) + "=" + FILTERED, text)
         text = _BEARER.sub(lambda m: m.group(1) + m.group(2) + FILTERED, text)
         text = _JWT.sub(FILTERED, text)

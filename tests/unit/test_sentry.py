@@ -160,6 +160,8 @@ def test_an_unhandled_error_reaches_sentry_tagged_with_allowlisted_request_data(
     capture: CaptureServer,
 ) -> None:
     settings = start_sentry(capture.dsn)
+    options = sentry_sdk.get_client().options
+    assert not sentry_sdk.get_client().should_send_default_pii() and not options["include_local_variables"]
     use_container(Container.in_memory(settings, tickets=BrokenRepository()))
     bearer_token = token("alice")
     response = invoke(
@@ -556,3 +558,22 @@ def test_the_transport_gives_up_on_a_silent_sentry_within_its_short_timeout(
         silent.close()
     # Two envelopes (the event and a client report), one second each, no retries.
     assert elapsed < 4
+
+
+@pytest.mark.timeout(10)  # quadratic patterns took minutes on these; linear ones take milliseconds
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a" * 50_000 + "=" + "b" * 50_000,
+        "a=b" * 30_000,
+        "a" * 50_000 + "@" + "b" * 50_000,
+        "a." * 50_000,
+        "http://" + "a" * 100_000,
+        "eyJ" + "a" * 100_000,
+        "description='" * 10_000,
+    ],
+    ids=["key-value", "pairs", "email", "dots", "url", "jwt", "quoted"],
+)
+def test_scrubbing_a_long_hostile_string_is_linear_and_cut_to_a_bound(text: str) -> None:
+    scrubbed = observability.Scrubber({SECRET}).text(text)
+    assert len(scrubbed) <= observability.MAX_TEXT_LENGTH + len("...[truncated]")
