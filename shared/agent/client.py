@@ -323,16 +323,18 @@ class _DeadlineBackend(httpcore.NetworkBackend):
 
 
 class DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport on a connection pool whose sockets honour the attempt's deadline."""
+    """httpx's transport on a connection pool whose sockets honour the attempt's deadline.
+
+    httpx takes no network backend, so its pool is replaced by an equal one that has ours
+    (httpx is pinned; the trickling-server tests fail if this stops working)."""
 
     def __init__(self) -> None:
         super().__init__()
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
-            max_connections=limits.max_connections,
-            max_keepalive_connections=limits.max_keepalive_connections,
-            keepalive_expiry=limits.keepalive_expiry,
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
             network_backend=_DeadlineBackend(),
         )
 
