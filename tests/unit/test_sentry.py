@@ -338,12 +338,21 @@ class DownAnalyser:
         raise AgentUnavailable(f"agent down while reading: {ticket['description']}")
 
 
-@pytest.mark.parametrize("analyser", [CrashingAnalyser(), DownAnalyser()], ids=["crash", "unavailable"])
+class ExplodingTelemetry:
+    def action(self, *_: object) -> None:
+        raise RuntimeError("telemetry exploded")
+
+
+@pytest.mark.parametrize(
+    "parts",
+    [{"analyser": CrashingAnalyser()}, {"analyser": DownAnalyser(), "telemetry": ExplodingTelemetry()}],
+    ids=["crash-quoting-the-ticket", "warning-quoting-the-description-then-a-crash"],
+)
 def test_a_failed_message_is_a_tagged_error_without_its_body_or_ticket_text(
-    capture: CaptureServer, analyser: Any
+    capture: CaptureServer, parts: dict[str, Any]
 ) -> None:
     settings = start_sentry(capture.dsn)
-    container = Container.in_memory(settings, analyser=analyser)
+    container = Container.in_memory(settings, **parts)
     use_container(container)
     ticket = container.ticket_service.create(
         Principal(sub="alice"), TicketCreate(issue_type=ISSUE, description=DESCRIPTION)
@@ -355,16 +364,15 @@ def test_a_failed_message_is_a_tagged_error_without_its_body_or_ticket_text(
         "ticket": ticket.model_dump(mode="json"),
         "ticket_version": 1,
     }
-    if isinstance(analyser, CrashingAnalyser):
-        with pytest.raises(RuntimeError):
-            queue_call("agent_run", message)
-        [error] = [e for e in events(capture) if "exception" in e]
-        assert error["tags"]["component"] == "autonomous_agent" and error["tags"]["outcome"] == "failed"
-        assert error["tags"]["function"] == "agent_run"
-        assert all("vars" not in frame for frame in frames(error))
-    else:
-        queue_call("agent_run", message)  # deferred to humans; a warning breadcrumb at most
-        assert sentry_items(capture) is not None
+    with pytest.raises(RuntimeError):
+        queue_call("agent_run", message)
+    [error] = [e for e in events(capture) if "exception" in e]
+    assert error["tags"]["component"] == "autonomous_agent" and error["tags"]["outcome"] == "failed"
+    assert error["tags"]["function"] == "agent_run"
+    assert all("vars" not in frame for frame in frames(error))
+    if "telemetry" in parts:  # the warning's breadcrumb rode along, scrubbed
+        crumbs = [c for c in error["breadcrumbs"]["values"] if "agent down while reading" in str(c)]
+        assert crumbs and "[Filtered]" in str(crumbs)
     assert_nothing_private(capture)
 
 
