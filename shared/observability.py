@@ -83,7 +83,10 @@ def init_sentry(settings: Settings) -> bool:
     scrubber = Scrubber(configured_secrets(settings))
 
     def before_send(event: Any, _hint: Any) -> Any:
-        return scrubber.event(event)
+        try:
+            return scrubber.event(event)
+        except Exception:  # the SDK would drop the event: send a bare one instead
+            return scrubber.bare(event)
 
     def before_breadcrumb(crumb: Any, _hint: Any) -> Any:
         return scrubber.value(crumb)
@@ -262,6 +265,17 @@ class Scrubber:
         if isinstance(user, Mapping):
             scrubbed["user"] = {k: user[k] for k in USER_FIELDS if k in user}
         return scrubbed
+
+    @staticmethod
+    def bare(event: Any) -> Any:
+        """What is safe to send of an event the scrubber could not handle."""
+        kept = ("event_id", "timestamp", "level", "platform", "environment", "release", "server_name")
+        bare = {k: event[k] for k in kept if isinstance(event, dict) and isinstance(event.get(k), str)}
+        return {
+            **bare,
+            "message": "An event could not be scrubbed; it was reduced to this.",
+            "tags": {"scrubber": "failed"},
+        }
 
     def value(self, value: Any) -> Any:
         if isinstance(value, Mapping):

@@ -278,6 +278,26 @@ def test_no_account_key_token_ticket_text_email_or_client_ip_reaches_sentry(
     assert_nothing_private(capture)
 
 
+def test_an_event_the_scrubber_fails_on_is_sent_bare_not_lost(
+    capture: CaptureServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: observability.Scrubber, event: Any) -> Any:
+        raise RecursionError("too deep")
+
+    monkeypatch.setattr(observability.Scrubber, "event", broken)
+    settings = start_sentry(capture.dsn)
+    fail = fail_with_everything_in_the_message
+    use_container(Container.in_memory(settings, tickets=LeakyRepository(settings, fail)))
+    invoke(
+        "tickets_get",
+        headers={"Authorization": f"Bearer {token('alice')}", **CLIENT_HEADERS},
+        route={"id": "7"},
+    )
+    found = [e for e in events(capture) if e.get("tags", {}).get("scrubber") == "failed"]
+    assert found and all(e["level"] == "error" for e in found)
+    assert_nothing_private(capture)
+
+
 class VerbatimFailure(InMemoryTicketRepository):
     def add(self, ticket: Ticket) -> None:
         raise RuntimeError(ticket.description)  # the text alone: no key or quote gives it away
