@@ -383,6 +383,7 @@ def test_a_failed_message_is_a_tagged_error_without_its_body_or_ticket_text(
         "requested_by": "alice",
         "ticket": ticket.model_dump(mode="json"),
         "ticket_version": 1,
+        "attempt": 3,  # the last try: the outage is not retried again, the ticket is deferred
     }
     with pytest.raises(RuntimeError):
         queue_call("agent_run", message)
