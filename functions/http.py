@@ -155,18 +155,22 @@ def api(
     def register(handler: Handler) -> Any:
         summary = (handler.__doc__ or name).strip().splitlines()[0]
         OPERATIONS.append(Operation(name, route, method, summary, body, query, status, response))
-        return bp.function_name(name)(bp.route(route=route, methods=[method])(endpoint(handler)))
+        return bp.function_name(name)(bp.route(route=route, methods=[method])(endpoint(handler, route)))
 
     return register
 
 
-def endpoint(handler: Handler) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
+def endpoint(
+    handler: Handler, route: str = ""
+) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
     """Wrap a handler: invocation scope, the one error mapping, a flush before returning."""
+    route_template = f"/api/{route}" if route else handler.__name__
 
     def run(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
         invocation = getattr(context, "invocation_id", None) or str(uuid.uuid4())
-        request = {"method": req.method, "url": req.url, "headers": dict(req.headers)}
-        with observability.invocation(invocation, handler.__name__, request):
+        # Sentry gets an allowlist: never the raw URL (ids, query) nor headers (IP, tokens).
+        request = {"method": req.method, "url": route_template}
+        with observability.invocation(invocation, handler.__name__, request, req.get_body()):
             try:
                 return handler(Call(req, get_container()))
             except ServiceUnavailable as error:  # settings refused, JWKS down: 503, never 401 or 500

@@ -20,14 +20,15 @@ QueueHandler = Callable[[func.QueueMessage], object]
 def queue_worker(
     component: str,
 ) -> Callable[[QueueHandler], Callable[[func.QueueMessage, func.Context], None]]:
-    """Wrap a queue handler. A failure is logged as an error, which Sentry's logging
-    integration sends as an event tagged with `component` and `outcome:failed`; then it is
-    raised, so the host retries it and, after maxDequeueCount, poisons it."""
+    """Wrap a queue handler. A failure is logged and sent to Sentry as an error event tagged
+    with `component` and `outcome:failed` (the message id and dequeue count, never its body:
+    it carries the ticket); then it is raised, so the host retries it and, after
+    maxDequeueCount, poisons it."""
 
     def wrap(handler: QueueHandler) -> Callable[[func.QueueMessage, func.Context], None]:
         def run(msg: func.QueueMessage, context: func.Context) -> None:
             invocation = getattr(context, "invocation_id", None) or str(uuid.uuid4())
-            with observability.invocation(invocation, handler.__name__):
+            with observability.invocation(invocation, handler.__name__, payload=msg.get_body()):
                 sentry_sdk.get_isolation_scope().set_tag("component", component)
                 try:
                     handler(msg)
@@ -37,6 +38,7 @@ def queue_worker(
                 except Exception:
                     sentry_sdk.get_isolation_scope().set_tag("outcome", "failed")
                     log.exception("message %s failed (dequeue count %s)", msg.id, msg.dequeue_count)
+                    sentry_sdk.capture_exception()  # deduplicated if the logging integration sent it
                     raise
 
         run.__name__ = handler.__name__

@@ -2,11 +2,19 @@
 
 ``AgentApiClient.analyse`` returns the same shape as the embedded agent or raises
 ``AgentUnavailable``; the caller then defers the ticket to humans. The API key is sent
-in a header and never appears in an exception, a log line or a Sentry event.
+in a header and never appears in an exception, a log line or a Sentry event; nor does
+the URL, which may carry a key in its query.
+
+The answer is bounded: each attempt has one deadline (``timeout``) covering connect,
+send and every read, however the server trickles its bytes; the body is read as a
+stream and refused past ``MAX_RESPONSE_BYTES``; its strings are cut to the lengths in
+``LIMITS``, so an analysis always fits in the ticket's storage row.
 """
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import random
 import re
@@ -15,6 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
+import httpcore
 import httpx
 import sentry_sdk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -30,6 +39,29 @@ MAX_BACKOFF_SECONDS = 30.0
 JITTER = 0.5
 
 BreakerState = Literal["closed", "open", "half_open"]
+
+MAX_RESPONSE_BYTES = 64 * 1024
+# Longest kept string per field (characters). With control characters removed, each
+# character takes at most two UTF-16 units in the stored JSON (a quote or backslash is
+# escaped, a non-BMP character is a surrogate pair): the analysis stays under ~14K of the
+# 32K units a Table string property holds, leaving room for the ticket it is stored with.
+LIMITS = {
+    "reasoning": 2000,
+    "step": 500,
+    "steps": 20,
+    "steps_total": 4000,
+    "recommended_action": 64,
+    "label": 50,  # severity, category, complexity
+    "short": 100,  # suggested_team, estimated_time, version
+}
+# C0/C1 controls (a JSON escape makes each 6 characters long) and lone surrogates (which
+# cannot be encoded at all); newlines and tabs stay.
+_UNSTORABLE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def clip(value: str, limit: int) -> str:
+    """``value`` without unstorable characters, cut to ``limit`` characters."""
+    return _UNSTORABLE.sub("", value)[:limit]
 
 
 class AgentUnavailable(errors.AgentUnavailable):
@@ -158,7 +190,7 @@ class AgentResponse(BaseModel):
     @field_validator("recommended_action")
     @classmethod
     def _snake_case(cls, value: str) -> str:
-        action = snake_case(value)
+        action = snake_case(clip(value, 4 * LIMITS["recommended_action"]))[: LIMITS["recommended_action"]]
         if not action:
             raise ValueError("recommended_action is empty")
         return action
@@ -193,24 +225,122 @@ def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> dict[str, An
     extra = response.model_extra or {}
     version = extra.get("version") or extra.get("model")
     analysis = response.analysis
+    short, label = LIMITS["short"], LIMITS["label"]
+
+    def name(value: str | None) -> str:
+        return snake_case(clip(value or "", 4 * label))[:label]
+
+    steps, budget = [], LIMITS["steps_total"]
+    for step in response.solution.steps[: LIMITS["steps"]]:
+        kept = clip(step, min(LIMITS["step"], budget))
+        if kept:
+            steps.append(kept)
+            budget -= len(kept)
     return {
         "confidence": float(response.confidence),
         "recommended_action": response.recommended_action,
-        "reasoning": response.reasoning,
+        "reasoning": clip(response.reasoning, LIMITS["reasoning"]),
         "analysis": {
-            "severity": snake_case(analysis.severity or "") or "medium",
-            "category": snake_case(analysis.category or "") or ticket.get("category") or "other",
-            "suggested_team": analysis.suggested_team or None,
-            "complexity": snake_case(analysis.complexity or "") or "medium",
+            "severity": name(analysis.severity) or "medium",
+            "category": name(analysis.category) or ticket.get("category") or "other",
+            "suggested_team": clip(analysis.suggested_team or "", short) or None,
+            "complexity": name(analysis.complexity) or "medium",
         },
         "solution": {
-            "steps": list(response.solution.steps),
-            "estimated_time": response.solution.estimated_time or "unknown",
+            "steps": steps,
+            "estimated_time": clip(response.solution.estimated_time or "", short) or "unknown",
             "success_probability": float(response.solution.success_probability),
         },
         "knowledge_base_entries": [],
-        "agent": {"kind": "external", "version": str(version) if version else "unknown"},
+        "agent": {"kind": "external", "version": clip(str(version), short) if version else "unknown"},
     }
+
+
+# The end of the current attempt (monotonic seconds), read by every socket operation.
+_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("agent_deadline", default=None)
+
+
+def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
+    """The socket timeout for one operation: ``timeout``, cut to what is left of the attempt."""
+    deadline = _deadline.get()
+    if deadline is None:
+        return timeout
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise error("the attempt's deadline passed")
+    return left if timeout is None else min(timeout, left)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A socket stream whose every read and write ends by the attempt's deadline: httpx's own
+    timeouts apply to each operation, so one byte every few seconds would never trip them."""
+
+    def __init__(self, inner: httpcore.NetworkStream) -> None:
+        self._inner = inner
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._inner.close()
+
+    def start_tls(
+        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
+    ) -> Any:
+        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, limit))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._inner.get_extra_info(info)
+
+
+class _DeadlineBackend(httpcore.NetworkBackend):
+    def __init__(self) -> None:
+        self._inner = httpcore.SyncBackend()
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_tcp(host, port, limit, local_address, socket_options))
+
+    def connect_unix_socket(
+        self, path: str, timeout: float | None = None, socket_options: Any = None
+    ) -> httpcore.NetworkStream:
+        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._inner.connect_unix_socket(path, limit, socket_options))
+
+    def sleep(self, seconds: float) -> None:
+        self._inner.sleep(seconds)
+
+
+class DeadlineTransport(httpx.HTTPTransport):
+    """httpx's transport on a connection pool whose sockets honour the attempt's deadline.
+
+    httpx takes no network backend, so its pool is replaced by an equal one that has ours
+    (httpx is pinned; the trickling-server tests fail if this stops working)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._pool = httpcore.ConnectionPool(
+            ssl_context=httpx.create_ssl_context(),
+            max_connections=100,
+            max_keepalive_connections=20,
+            keepalive_expiry=5.0,
+            network_backend=_DeadlineBackend(),
+        )
+
+
+class _TooLarge(Exception):
+    pass
 
 
 class _Retryable(Exception):
@@ -243,16 +373,25 @@ class AgentApiClient:
         if retries < 0:
             raise ValueError("retries must not be negative")
         self.url = url
+        self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.breaker = breaker or CircuitBreaker()
         self._sleep = sleep
         self._random = random.Random()
-        headers = {"Accept": "application/json", "User-Agent": "resolvemeq-functions"}
+        # identity: the size bound counts the bytes that arrive, and no decompression bomb.
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": "identity",
+            "User-Agent": "resolvemeq-functions",
+        }
         if api_key:
             headers["X-API-Key"] = api_key
         self._client = httpx.Client(
-            headers=headers, timeout=httpx.Timeout(timeout), transport=transport, follow_redirects=False
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            transport=transport or DeadlineTransport(),
+            follow_redirects=False,
         )
 
     def close(self) -> None:
@@ -306,16 +445,16 @@ class AgentApiClient:
         raise AgentUnavailable(failure.reason, status_code=failure.status_code, attempts=attempts)
 
     def _attempt(self, body: dict[str, Any], attempt: int) -> AgentResponse:
-        response = self._post(body, attempt)
-        if isinstance(response, Exception):
-            raise response
-        status = response.status_code
+        answer = self._post(body, attempt)
+        if isinstance(answer, Exception):
+            raise answer
+        status, content = answer
         if status == 429 or status >= 500:
             raise _Retryable(f"HTTP {status}", status)
         if not 200 <= status < 300:
             raise AgentUnavailable(f"HTTP {status}", status_code=status, attempts=attempt)
         try:
-            return AgentResponse.model_validate(response.json())
+            return AgentResponse.model_validate(json.loads(content))
         except ValidationError as exc:
             # Only field locations: a validation message quotes the input, which is the
             # service's text and may echo anything.
@@ -325,17 +464,41 @@ class AgentApiClient:
             logger.warning("agent service answered with a body that is not JSON")
         raise AgentUnavailable("invalid response", status_code=status, attempts=attempt)
 
-    def _post(self, body: dict[str, Any], attempt: int) -> httpx.Response | Exception:
+    def _post(self, body: dict[str, Any], attempt: int) -> tuple[int, bytes] | Exception:
         # Failures are returned, not raised from the except clause, so that they carry no
         # chained httpx exception: its message and frames hold the request, API key included.
+        deadline = _deadline.set(time.monotonic() + self.timeout)
         try:
-            return self._client.post(self.url, json=body)
+            return self._exchange(body)
+        except _TooLarge:
+            return AgentUnavailable("response too large", attempts=attempt)
         except httpx.TimeoutException:
             return _Retryable("timeout")
         except httpx.TransportError as exc:
             return _Retryable(f"connection error ({type(exc).__name__})")
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return AgentUnavailable(f"request error ({type(exc).__name__})", attempts=attempt)
+        finally:
+            _deadline.reset(deadline)
+
+    def _exchange(self, body: dict[str, Any]) -> tuple[int, bytes]:
+        """The status and, for a 2xx, the body: read as a stream, at most MAX_RESPONSE_BYTES."""
+        with self._client.stream("POST", self.url, json=body) as response:
+            if not 200 <= response.status_code < 300:
+                return response.status_code, b""
+            if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+                return response.status_code, b""  # not the JSON asked for: an invalid answer
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+                raise _TooLarge
+            chunks, size = [], 0
+            for chunk in response.iter_bytes():  # identity: the bytes as they arrive
+                size += len(chunk)
+                if size > MAX_RESPONSE_BYTES:
+                    raise _TooLarge
+                chunks.append(chunk)
+                _within_deadline(None, httpx.ReadTimeout)  # also for transports without sockets
+            return response.status_code, b"".join(chunks)
 
     def _delay(self, attempt: int) -> float:
         base = self.backoff * 2 ** (attempt - 1)

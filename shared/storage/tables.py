@@ -16,18 +16,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.models import (
-    AGENT_SUMMARY_UNITS,
-    TABLE_STRING_UNITS,
-    AgentControls,
-    HistoryEntry,
-    Page,
-    RequestRecord,
-    Status,
-    Ticket,
-    json_units,
-    storable_json,
-)
+from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import (
     TICKET_ROW,
@@ -37,6 +26,7 @@ from shared.storage.keys import (
     ticket_key,
 )
 from shared.storage.ports import new_entry
+from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 
 ID_BLOCK_SIZE = 50
 REPLACE = {"mode": UpdateMode.REPLACE}

@@ -17,8 +17,6 @@ import pytest
 from shared.config import Settings
 from shared.container import Container, use_container
 from shared.domain.models import (
-    AGENT_SUMMARY_UNITS,
-    TABLE_STRING_UNITS,
     ActionType,
     HistoryEntry,
     Principal,
@@ -29,8 +27,6 @@ from shared.domain.models import (
     StatusChange,
     Ticket,
     TicketCreate,
-    json_units,
-    utf16_units,
 )
 from shared.services.tickets import TicketService
 from shared.storage import provision as names
@@ -38,6 +34,7 @@ from shared.storage.clients import StorageClients
 from shared.storage.keys import TICKET_ROW, history_row, ticket_key
 from shared.storage.memory import InMemoryTicketRepository
 from shared.storage.ports import TicketRepository
+from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, utf16_units
 from tests.conftest import SECRET, bearer
 from tests.integration.test_ticket_repository_contract import table_repo
 from tests.unit.http_client import invoke, payload

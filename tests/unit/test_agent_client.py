@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,7 +19,7 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
-from shared.agent.client import AgentApiClient, AgentUnavailable, CircuitBreaker
+from shared.agent.client import LIMITS, MAX_RESPONSE_BYTES, AgentApiClient, AgentUnavailable, CircuitBreaker
 
 URL = "http://agent.test/analyse"
 API_KEY = "sk-live-7f3c9a-do-not-leak"
@@ -581,3 +583,186 @@ def test_a_success_sends_no_event(sentry_events: list[dict[str, Any]]) -> None:
     client_for(Service(ok())).analyse(TICKET)
     collect(sentry_events)
     assert sentry_events == []
+
+
+# --- a bounded answer: size, time, string lengths ----------------------------------------------
+
+
+class RawServer(socketserver.ThreadingTCPServer):
+    """Answers every request with `reply(wfile)`: whatever bytes, at whatever pace."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, reply: Callable[[Any], None]) -> None:
+        super().__init__(("127.0.0.1", 0), RawHandler)
+        self.reply = reply
+        self.hits = 0
+        self.stop = threading.Event()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/analyse"
+
+
+class RawHandler(socketserver.StreamRequestHandler):
+    server: RawServer
+
+    def handle(self) -> None:
+        self.server.hits += 1
+        length = 0
+        while (line := self.rfile.readline()) not in (b"\r\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":")[1])
+        self.rfile.read(length)
+        try:
+            self.server.reply(self.wfile)
+        except OSError:
+            pass  # the client gave up: that is the point
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[Callable[[Any], None]], RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(reply: Callable[[Any], None]) -> RawServer:
+        server = RawServer(reply)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def trickle(server_stop: Callable[[], threading.Event], head: bytes, every: float) -> Callable[[Any], None]:
+    """Send `head` at once, then one byte every `every` seconds until stopped."""
+
+    def reply(wfile: Any) -> None:
+        wfile.write(head)
+        wfile.flush()
+        while not server_stop().wait(every):
+            wfile.write(b" ")
+            wfile.flush()
+
+    return reply
+
+
+def headers(length: int) -> bytes:
+    return f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n".encode()
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_server_trickling_bytes_hits_one_deadline_per_attempt(
+    raw_server: Callable[[Callable[[Any], None]], RawServer], where: str
+) -> None:
+    # One byte every 0.3 s: each read is well within the 1 s timeout, so only a deadline per
+    # attempt ends it (a body of 60,000 bytes would take five hours).
+    head = headers(60_000) if where == "body" else b"HTTP/1.1 200 OK\r\nX-Slow: "
+    holder: list[RawServer] = []
+    server = raw_server(trickle(lambda: holder[0].stop, head, 0.3))
+    holder.append(server)
+    client = AgentApiClient(server.url, API_KEY, timeout=1.0, retries=1, sleep=lambda _: None)
+    started = time.monotonic()
+    with pytest.raises(AgentUnavailable) as caught:
+        client.analyse(TICKET)
+    elapsed = time.monotonic() - started
+    client.close()
+    assert caught.value.reason == "timeout" and caught.value.attempts == 2
+    assert server.hits == 2
+    assert elapsed < 2 * 1.0 + 1.0
+
+
+def test_an_answer_larger_than_64_kib_is_refused_while_streaming_and_not_retried(
+    raw_server: Callable[[Callable[[Any], None]], RawServer],
+) -> None:
+    def chunked(wfile: Any) -> None:  # no Content-Length: only counting tells
+        wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )
+        chunk = b'{"pad": "' + b"x" * 8192
+        for _ in range(128):  # 1 MiB
+            wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        wfile.write(b"0\r\n\r\n")
+
+    server = raw_server(chunked)
+    sleeps: list[float] = []
+    client = AgentApiClient(server.url, API_KEY, timeout=5.0, sleep=sleeps.append)
+    with client, pytest.raises(AgentUnavailable) as caught:
+        client.analyse(TICKET)
+    assert caught.value.reason == "response too large" and server.hits == 1 and sleeps == []
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_reading() -> None:
+    body = json.dumps({**GOOD, "pad": "x" * MAX_RESPONSE_BYTES}).encode()
+    service = Service(httpx.Response(200, content=body, headers={"Content-Type": "application/json"}))
+    assert failure(client_for(service)).reason == "response too large"
+    assert len(service.requests) == 1
+
+
+def test_an_answer_of_exactly_64_kib_is_accepted() -> None:
+    base = json.dumps({**GOOD, "pad": ""}).encode()
+    body = json.dumps({**GOOD, "pad": "x" * (MAX_RESPONSE_BYTES - len(base))}).encode()
+    assert len(body) == MAX_RESPONSE_BYTES
+    assert client_for(Service(httpx.Response(200, content=body))).analyse(TICKET)["confidence"] == 0.91
+
+
+def test_a_compressed_answer_is_refused_as_invalid_since_identity_was_asked() -> None:
+    service = Service(
+        httpx.Response(
+            200, content=gzip.compress(json.dumps(GOOD).encode()), headers={"Content-Encoding": "gzip"}
+        )
+    )
+    assert failure(client_for(service)).reason == "invalid response"
+    assert service.requests[0].headers["Accept-Encoding"] == "identity"
+
+
+def utf16_units(value: Any) -> int:
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-16-le")) // 2
+
+
+def test_every_string_of_the_answer_is_clipped_so_an_analysis_fits_its_storage_row() -> None:
+    hostile = {
+        "confidence": 0.9,
+        "recommended_action": "Auto Resolve " * 100,
+        "reasoning": "\u0001\ud800" + '"' * 3000 + "r" * 15_000,
+        "analysis": {
+            "severity": "High" * 100,
+            "category": "VPN" * 100,
+            "suggested_team": "\U0001f600" * 200,
+            "complexity": "x" * 1000,
+        },
+        "solution": {
+            "steps": ['"\u0007' + '"' * 600 for _ in range(25)],
+            "estimated_time": "t" * 1000,
+            "success_probability": 0.9,
+        },
+        "version": "v" * 1000,
+    }
+    body = json.dumps(hostile).encode()  # escapes the lone surrogate, as a real service would
+    assert len(body) <= MAX_RESPONSE_BYTES
+    result = client_for(Service(httpx.Response(200, content=json.dumps(hostile).encode()))).analyse(TICKET)
+    assert len(result["reasoning"]) == LIMITS["reasoning"] and "\u0001" not in result["reasoning"]
+    assert "\ud800" not in result["reasoning"]
+    assert len(result["recommended_action"]) <= LIMITS["recommended_action"]
+    steps = result["solution"]["steps"]
+    assert len(steps) <= LIMITS["steps"] and all(len(step) <= LIMITS["step"] for step in steps)
+    assert sum(len(step) for step in steps) <= LIMITS["steps_total"]
+    assert all("\u0007" not in step for step in steps)
+    for value in (
+        *result["analysis"].values(),
+        result["solution"]["estimated_time"],
+        result["agent"]["version"],
+    ):
+        assert len(value) <= LIMITS["short"]
+    assert utf16_units(result) <= 14_000  # of the 32K a Table string property holds
+
+
+def test_a_good_answer_is_not_altered_by_the_limits() -> None:
+    result = client_for(Service(ok())).analyse(TICKET)
+    assert (
+        result["reasoning"] == GOOD["reasoning"] and result["solution"]["steps"] == GOOD["solution"]["steps"]
+    )
