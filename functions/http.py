@@ -188,8 +188,10 @@ def endpoint(
                     log.exception("storage refused a request in %s", handler.__name__)
                     sentry_sdk.capture_exception()
                     return problem(INTERNAL_ERROR)
-                # The type only: an SDK message can carry a URL with a SAS token.
+                # The type only: an SDK message can carry a URL with a SAS token. Sentry gets the
+                # event (scrubbed there), so an outage shows as one issue with its count.
                 log.warning("%s in %s: %s", unavailable.code, handler.__name__, type(exc).__name__)
+                sentry_sdk.capture_exception(exc)
                 response = problem(unavailable)
                 response.headers["Retry-After"] = str(unavailable.retry_after or 5)
                 return response
