@@ -4,20 +4,24 @@ against an Azurite that nothing provisioned."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
 from devhost import azurite
 from shared.container import use_container
-from shared.storage.clients import StorageClients, dev_connection_string, round_trips
+from shared.storage.clients import DEV_KEY, StorageClients, dev_connection_string, round_trips
 from shared.storage.provision import QUEUES, RATE_LIMITS, TABLES, TICKETS, poison
 from tests.conftest import SECRET, bearer
 from tests.unit.http_client import invoke, payload
 
 ALICE = bearer("alice")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def app_settings(monkeypatch: pytest.MonkeyPatch, connection_string: str) -> None:
@@ -108,3 +112,19 @@ def test_a_table_that_vanished_is_created_again(bare: azurite.Azurite, table: st
     assert time.monotonic() - started < 5  # not fifty "lost races" on a table that is gone
     assert response.status_code == 503 and payload(response)["code"] == "storage_unavailable"
     create()
+
+
+def test_check_creates_what_is_missing_and_says_so(bare: azurite.Azurite) -> None:
+    env = {"PATH": "/usr/bin:/bin", "AzureWebJobsStorage": bare.connection_string, "ENVIRONMENT": "local"}
+    result = subprocess.run(
+        [sys.executable, "-m", "manage", "check"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "storage: ok" in result.stdout and DEV_KEY not in result.stdout
+    tables, queues = existing(bare.connection_string)
+    assert tables >= set(TABLES) and queues >= set(QUEUES) | {poison(q) for q in QUEUES}
