@@ -15,66 +15,99 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from shared.storage.provision import QUEUES
+
+if TYPE_CHECKING:
+    from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent
 
 
 def load_local_settings() -> None:
+    """As the local host does; never on an Azure host, which does not read that file either."""
+    from shared.config import on_azure_host
+
     path = ROOT / "local.settings.json"
-    if path.exists():
+    if path.exists() and not on_azure_host():
         for key, value in json.loads(path.read_text()).get("Values", {}).items():
             os.environ.setdefault(key, str(value))
 
 
-def check() -> int:
-    """Each problem on its own line; exit 1 when any."""
+def load_settings() -> Settings | None:
+    """The settings, or None after printing each refused setting and why (never a value)."""
     from pydantic import ValidationError
 
-    from shared.config import Settings
+    from shared.config import Settings, problems
+
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        for line in problems(exc):
+            print(f"settings: {line}")
+        return None
+
+
+def describe(exc: Exception) -> str:
+    """A storage error without its message, which can carry a URL with a SAS token."""
+    from azure.core.exceptions import HttpResponseError
+
+    if isinstance(exc, HttpResponseError):
+        return (
+            f"{type(exc).__name__}: HTTP {exc.status_code} {getattr(exc, 'error_code', None) or ''}".strip()
+        )
+    return type(exc).__name__
+
+
+def check() -> int:
+    """Each problem on its own line; exit 1 when any. Creates missing tables and queues."""
     from shared.storage.clients import StorageClients
     from shared.storage.probe import StorageProbe
     from shared.storage.provision import provision
 
-    try:
-        settings = Settings()  # type: ignore[call-arg]
-    except ValidationError as exc:
-        for error in exc.errors():
-            where = ".".join(str(p) for p in error["loc"])
-            print(f"settings: {where + ': ' if where else ''}{error['msg']}")
+    settings = load_settings()
+    if settings is None:
         return 1
     print(f"settings: ok (ENVIRONMENT={settings.environment}, version {settings.app_version})")
+    clients = StorageClients.for_settings(settings)
+    where = f"identity, {clients.identity.table_endpoint}" if clients.identity else "connection string"
     try:
-        provision(settings.storage_connection)
+        provision(clients)
     except Exception as exc:
-        print(
-            f"storage: cannot provision tables and queues: {type(exc).__name__}: {str(exc).splitlines()[0]}"
-        )
+        print(f"storage: cannot create the tables and queues ({where}): {describe(exc)}")
         return 1
-    problem = StorageProbe(StorageClients(settings.storage_connection)).ping()
+    problem = StorageProbe(clients).ping()
     if problem:
-        print(f"storage: unreachable ({problem})")
+        print(f"storage: unreachable ({where}): {problem}")
         return 1
-    print("storage: ok (tables and queues provisioned)")
+    print(f"storage: ok ({where}; tables and queues exist)")
     return 0
 
 
 def token(user: str, role: str | None, ttl: int) -> int:
     from shared.auth import mint_token
-    from shared.config import Settings
 
-    settings = Settings()  # type: ignore[call-arg]
+    settings = load_settings()
+    if settings is None:
+        return 1
+    if not settings.auth_jwt_secret:
+        print(
+            "AUTH_JWT_SECRET is empty (RS256 via AUTH_JWKS_URL only): no HS256 token to mint", file=sys.stderr
+        )
+        return 1
     print(mint_token(user, [role] if role else [], settings.auth_jwt_secret, ttl))
     return 0
 
 
 def poison(action: str, queue: str | None, limit: int) -> int:
-    from shared.config import Settings
     from shared.storage.clients import StorageClients
     from shared.storage.poison import PoisonQueues
 
-    queues = PoisonQueues(StorageClients(Settings().storage_connection))  # type: ignore[call-arg]
+    settings = load_settings()
+    if settings is None:
+        return 1
+    queues = PoisonQueues(StorageClients.for_settings(settings))
     if action == "list":
         messages = queues.peek(queue)
         for m in messages:

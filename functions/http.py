@@ -13,12 +13,23 @@ from typing import Any, TypeVar
 
 import azure.functions as func
 import sentry_sdk
+from azure.core.exceptions import AzureError
 from pydantic import BaseModel, ValidationError
 
 from shared import observability
-from shared.container import Container, get_container
+from shared.container import Container, get_container, storage_failed
 from shared.domain.models import Principal
-from shared.errors import AppError, PayloadTooLarge, Throttled, UnsupportedMediaType, ValidationFailed
+from shared.errors import (
+    AppError,
+    ConcurrencyConflict,
+    ConcurrentUpdate,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Throttled,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
+from shared.storage.ratelimit import RateLimitContentionError
 
 MAX_BODY_BYTES = 64 * 1024
 PROBLEM_TYPE = "https://resolvemeq.dev/problems/"
@@ -162,8 +173,28 @@ def endpoint(
         with observability.invocation(invocation, handler.__name__, request, req.get_body()):
             try:
                 return handler(Call(req, get_container()))
+            except ServiceUnavailable as error:  # settings refused, JWKS down: 503, never 401 or 500
+                response = problem(error)
+                if error.retry_after:
+                    response.headers["Retry-After"] = str(error.retry_after)
+                return response
             except AppError as error:
                 return problem(error)
+            except ConcurrencyConflict:  # still losing the race after the service's retries
+                return problem(ConcurrentUpdate("The record changed while we updated it; please try again."))
+            except (AzureError, RateLimitContentionError) as exc:
+                unavailable = storage_failed(exc)
+                if unavailable is None:  # a 4xx from storage: our bug, not an outage
+                    log.exception("storage refused a request in %s", handler.__name__)
+                    sentry_sdk.capture_exception()
+                    return problem(INTERNAL_ERROR)
+                # The type only: an SDK message can carry a URL with a SAS token. Sentry gets the
+                # event (scrubbed there), so an outage shows as one issue with its count.
+                log.warning("%s in %s: %s", unavailable.code, handler.__name__, type(exc).__name__)
+                sentry_sdk.capture_exception(exc)
+                response = problem(unavailable)
+                response.headers["Retry-After"] = str(unavailable.retry_after or 5)
+                return response
             except Exception:
                 log.exception("unhandled error in %s", handler.__name__)
                 sentry_sdk.capture_exception()

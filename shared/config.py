@@ -1,16 +1,39 @@
-"""Typed app settings: one class, names as in SPEC §3, built once per worker."""
+"""Typed app settings: one class, names as in SPEC §3, built once per worker.
+
+Outside `ENVIRONMENT=local` the settings refuse what would let a stranger in: no way to
+verify tokens, the published dev secret, a short or guessable secret, a JWKS without an
+issuer and audience. A refusal names the setting and why, never its value.
+"""
 
 from __future__ import annotations
 
+import math
+import os
+from collections import Counter
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from itertools import pairwise
 from typing import Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder")
 LOCAL_DEV_SECRET = "local-dev-secret-change-me-0123456789abcdef"
+DEV_STORAGE = "UseDevelopmentStorage=true"
+AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 72  # estimated from character frequencies; a random 32-char hex key has ~110
+
+
+def on_azure_host() -> bool:
+    """The App Service platform sets these; Core Tools and the local host do not."""
+    return any(os.environ.get(name) for name in AZURE_HOST_MARKERS)
+
+
+def _default_environment() -> str:
+    return "production" if on_azure_host() else "local"
 
 
 def _package_version() -> str:
@@ -20,17 +43,52 @@ def _package_version() -> str:
         return "0.1.0"
 
 
+def refused(reason: str) -> PydanticCustomError:
+    """A refusal whose message is only `reason` (pydantic's own messages may quote the input)."""
+    return PydanticCustomError("setting_refused", reason)
+
+
+def secret_weakness(secret: str) -> str | None:
+    """Why `secret` is guessable, or None. Heuristics against the usual mistakes: the dev
+    value, placeholders, short keys, few distinct characters, a repeated or sequential pattern."""
+    if secret == LOCAL_DEV_SECRET:
+        return "is the development value published in this repository"
+    if any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
+        return "is a placeholder"
+    if len(secret) < MIN_SECRET_LENGTH:
+        return f"is shorter than {MIN_SECRET_LENGTH} characters"
+    counts = Counter(secret)
+    bits = -sum(n * math.log2(n / len(secret)) for n in counts.values())
+    if len(counts) < 6 or bits < MIN_SECRET_BITS:
+        return "has too little variety (too few distinct characters)"
+    period = next(p for p in range(1, len(secret) + 1) if secret[p:] == secret[: len(secret) - p])
+    if period <= len(secret) // 2:
+        return "is a short pattern repeated"
+    steps = [ord(b) - ord(a) for a, b in pairwise(secret)]
+    if sum(abs(step) <= 1 for step in steps) * 4 >= len(steps) * 3:
+        return "is a run of neighbouring characters"
+    return None
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", case_sensitive=True, populate_by_name=True)
 
-    storage_connection: str = Field("UseDevelopmentStorage=true", alias="AzureWebJobsStorage")
-    environment: str = Field("local", alias="ENVIRONMENT")
+    # Declaration order matters: a validator sees the fields declared before it.
+    environment: str = Field(default_factory=_default_environment, alias="ENVIRONMENT", validate_default=True)
     app_version: str = Field("", alias="APP_VERSION")
 
-    auth_jwt_secret: str = Field(LOCAL_DEV_SECRET, alias="AUTH_JWT_SECRET")
-    auth_jwt_issuer: str = Field("", alias="AUTH_JWT_ISSUER")
-    auth_jwt_audience: str = Field("", alias="AUTH_JWT_AUDIENCE")
+    # Identity-based storage, as the Functions host reads it (`AzureWebJobsStorage__*`).
+    storage_account_name: str = Field("", alias="AzureWebJobsStorage__accountName")
+    storage_table_service_uri: str = Field("", alias="AzureWebJobsStorage__tableServiceUri")
+    storage_queue_service_uri: str = Field("", alias="AzureWebJobsStorage__queueServiceUri")
+    storage_credential: str = Field("", alias="AzureWebJobsStorage__credential")
+    storage_client_id: str = Field("", alias="AzureWebJobsStorage__clientId")
+    storage_connection: str = Field("", alias="AzureWebJobsStorage", validate_default=True)
+
     auth_jwks_url: str = Field("", alias="AUTH_JWKS_URL")
+    auth_jwt_issuer: str = Field("", alias="AUTH_JWT_ISSUER", validate_default=True)
+    auth_jwt_audience: str = Field("", alias="AUTH_JWT_AUDIENCE", validate_default=True)
+    auth_jwt_secret: str = Field("", alias="AUTH_JWT_SECRET", validate_default=True)
 
     sentry_dsn: str = Field("", alias="SENTRY_DSN")
     sentry_traces_sample_rate: float = Field(0.1, ge=0, le=1, alias="SENTRY_TRACES_SAMPLE_RATE")
@@ -68,16 +126,66 @@ class Settings(BaseSettings):
         parse_many(value)
         return value
 
+    @field_validator("environment")
+    @classmethod
+    def _not_local_on_azure(cls, environment: str) -> str:
+        environment = environment.strip() or _default_environment()
+        if environment == "local" and on_azure_host():
+            raise refused(
+                "'local' on an Azure host (WEBSITE_SITE_NAME or WEBSITE_INSTANCE_ID is set) would accept "
+                "the published dev secret and dev login; leave ENVIRONMENT unset or name the environment"
+            )
+        return environment
+
+    @field_validator("storage_connection")
+    @classmethod
+    def _storage_named(cls, connection: str, info: ValidationInfo) -> str:
+        if connection.strip():
+            return connection
+        if any(info.data.get(f) for f in ("storage_account_name", "storage_table_service_uri")):
+            return ""  # identity-based: endpoints and credential come from AzureWebJobsStorage__*
+        if info.data.get("environment") == "local":
+            return DEV_STORAGE
+        raise refused("not set; set a connection string or AzureWebJobsStorage__accountName (identity)")
+
+    @field_validator("auth_jwt_issuer", "auth_jwt_audience")
+    @classmethod
+    def _required_with_jwks(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("auth_jwks_url") and not value.strip():
+            raise refused(
+                "required with AUTH_JWKS_URL: without it tokens of any tenant or application "
+                "signed by the same keys would be accepted"
+            )
+        return value.strip()
+
+    @field_validator("auth_jwks_url")
+    @classmethod
+    def _jwks_over_tls(cls, url: str, info: ValidationInfo) -> str:
+        url = url.strip()
+        if url and info.data.get("environment") != "local" and not url.startswith("https://"):
+            raise refused("must be an https:// URL outside ENVIRONMENT=local")
+        return url
+
     @field_validator("auth_jwt_secret")
     @classmethod
-    def _refuse_placeholders_outside_local(cls, secret: str, info: ValidationInfo) -> str:
-        environment = info.data.get("environment", "local")
-        if environment == "local":
-            return secret
-        if len(secret) < 32 or any(marker in secret.lower() for marker in PLACEHOLDER_MARKERS):
-            raise ValueError(
-                "a placeholder or shorter than 32 characters; "
-                f"set a real secret (ENVIRONMENT={environment!r} is not 'local')"
+    def _real_secret_outside_local(cls, secret: str, info: ValidationInfo) -> str:
+        """Empty means unset: the dev value locally, RS256 only when a JWKS is configured."""
+        environment = info.data.get("environment")  # absent when refused itself: be strict
+        jwks = bool(info.data.get("auth_jwks_url"))
+        if not secret:
+            if jwks:
+                return ""
+            if environment == "local":
+                return LOCAL_DEV_SECRET
+            raise refused(
+                f"not set; set a random key of {MIN_SECRET_LENGTH}+ characters, or AUTH_JWKS_URL "
+                f"(ENVIRONMENT={environment} is not 'local')"
+            )
+        weakness = None if environment == "local" else secret_weakness(secret)
+        if weakness:
+            raise refused(
+                f"{weakness}; set a random key of {MIN_SECRET_LENGTH}+ characters "
+                f"(ENVIRONMENT={environment} is not 'local')"
             )
         return secret
 
@@ -97,3 +205,21 @@ class Settings(BaseSettings):
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()  # type: ignore[call-arg]
+
+
+def _setting(loc: tuple[int | str, ...]) -> str:
+    """The setting's name: pydantic names a defaulted field by attribute, a given one by alias."""
+    if not loc:
+        return "settings"
+    field = Settings.model_fields.get(str(loc[0]))
+    return (field.alias if field and field.alias else str(loc[0])) + "".join(f".{p}" for p in loc[1:])
+
+
+def problems(exc: ValidationError) -> list[str]:
+    """`SETTING: reason` for each refused setting; never the value (pydantic's own rendering
+    of the error quotes the input)."""
+    return [f"{_setting(e['loc'])}: {e['msg']}" for e in exc.errors()]
+
+
+def setting_names(exc: ValidationError) -> list[str]:
+    return sorted({_setting(e["loc"][:1]) for e in exc.errors() if e["loc"]}) or ["settings"]

@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from azure.core.exceptions import (
+    AzureError,
+    ClientAuthenticationError,
+    HttpResponseError,
+    ResourceNotFoundError,
+)
 from limits.storage import Storage, storage_from_string
+from pydantic import ValidationError
 
 from shared import observability
 from shared.agent.embedded import EmbeddedAgent
 from shared.auth import Authenticator
-from shared.config import Settings, get_settings
+from shared.config import Settings, get_settings, problems, setting_names
 from shared.domain.decision import Thresholds
 from shared.domain.models import AgentControls, AgentMode
+from shared.errors import ServiceMisconfigured, ServiceUnavailable, StorageUnavailable, ThrottleContended
 from shared.services.agent import (
     AgentWorker,
     Analyser,
@@ -38,8 +47,9 @@ from shared.storage.memory import (
 )
 from shared.storage.ports import ActionCaps, ControlsRepository, MessageQueue, TicketRepository
 from shared.storage.probe import StorageProbe
+from shared.storage.provision import Provisioner
 from shared.storage.queues import AzureMessageQueue
-from shared.storage.ratelimit import table_storage_uri
+from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
 from shared.storage.tables import (
     TableActionCaps,
     TableControlsRepository,
@@ -47,6 +57,7 @@ from shared.storage.tables import (
     TableTicketRepository,
 )
 
+log = logging.getLogger("resolvemeq.container")
 QUEUES = Queues(agent=names.AGENT_QUEUE, followups=names.FOLLOWUP_QUEUE, checks=names.CHECK_QUEUE)
 
 
@@ -64,11 +75,15 @@ def analyser_for(settings: Settings) -> Analyser:
     return EmbeddedAgent()
 
 
-def rate_limit_storage(settings: Settings) -> Storage:
+def rate_limit_storage(settings: Settings, clients: StorageClients | None = None) -> Storage:
     uri = settings.ratelimit_storage_uri or table_storage_uri(names.RATE_LIMITS)
     options: dict[str, Any] = {}
     if uri.startswith("azuretables://"):
-        options["connection_string"] = StorageClients(settings.storage_connection).connection_string
+        clients = clients or StorageClients.for_settings(settings)
+        if clients.identity:
+            options.update(endpoint=clients.identity.table_endpoint, credential=clients.credential)
+        else:
+            options["connection_string"] = clients.connection_string
     storage = storage_from_string(uri, **options)
     if not isinstance(storage, Storage):
         raise ValueError(f"RATELIMIT_STORAGE_URI {uri!r} names an async storage; use a synchronous one")
@@ -90,6 +105,7 @@ class Container:
 
     def __post_init__(self) -> None:
         s = self.settings
+        self.provisioner = Provisioner(self.storage) if self.storage else None
         self.auth = Authenticator(s)
         create_throttle = Throttle(self.throttle_storage, s.ticket_create_throttle_rate, "create")
         self.ticket_service = TicketService(self.tickets, self.clock, create_throttle)
@@ -115,9 +131,16 @@ class Container:
         )
         self.check_service = CheckService(self.tickets, self.clock)
 
+    def ensure_storage(self) -> None:
+        """Create the tables and queues once per process, before the first storage operation
+        (the Azure host creates none); retried by the next call after a failure."""
+        if self.provisioner:
+            self.provisioner.ensure()
+
     @classmethod
     def for_azure(cls, settings: Settings) -> Container:
-        storage = StorageClients(settings.storage_connection)
+        """Clients only, no I/O: storage is provisioned by `ensure_storage` (get_container)."""
+        storage = StorageClients.for_settings(settings)
         tickets = TableTicketRepository(
             storage.table(names.TICKETS),
             storage.table(names.TICKET_OWNERS),
@@ -132,7 +155,7 @@ class Container:
             controls_repo=TableControlsRepository(storage.table(names.CONTROLS)),
             queue=AzureMessageQueue(storage),
             analyser=analyser_for(settings),
-            throttle_storage=rate_limit_storage(settings),
+            throttle_storage=rate_limit_storage(settings, storage),
             storage=storage,
         )
 
@@ -150,22 +173,74 @@ class Container:
 
 
 _container: Container | None = None
+_injected = False  # a container a test put in place is used as given: its storage is its own affair
+_refusal: ServiceMisconfigured | None = None
 _lock = threading.Lock()
 
 
 def get_container() -> Container:
-    """The worker's container, built on first use (never at import)."""
-    global _container
+    """The worker's container, built on first use (never at import), its storage provisioned.
+
+    Refused settings raise ServiceMisconfigured (every function answers 503) and are logged
+    once per process, by setting name and reason, never by value. A storage failure while
+    provisioning propagates (503) and the next call tries again."""
+    global _container, _refusal
     with _lock:
+        if _refusal is not None:
+            raise _refusal
         if _container is None:
-            settings = get_settings()
+            try:
+                settings = get_settings()
+            except ValidationError as exc:
+                _refusal = ServiceMisconfigured(
+                    f"The service is misconfigured ({', '.join(setting_names(exc))}); "
+                    "an operator must fix its settings."
+                )
+                log.error("settings refused, every function answers 503: %s", "; ".join(problems(exc)))
+                raise _refusal from None
             observability.init_sentry(settings)
             _container = Container.for_azure(settings)
-        return _container
+        container, built_here = _container, not _injected
+    if built_here:
+        container.ensure_storage()
+    return container
+
+
+def storage_failed(exc: Exception) -> ServiceUnavailable | None:
+    """The 503 a storage failure answers, or None when the error is not an outage (a 4xx from
+    storage is our bug). A missing table or queue makes the next call provision again."""
+    if isinstance(exc, ServiceUnavailable):
+        return exc
+    if isinstance(exc, RateLimitContentionError):
+        return ThrottleContended("Too many requests at once for this limit; please try again.")
+    if isinstance(exc, ResourceNotFoundError) and _names_missing_storage(exc):
+        container = _container
+        if container and container.provisioner:
+            container.provisioner.forget()
+        return StorageUnavailable("Storage is being prepared; please try again shortly.")
+    if isinstance(exc, ClientAuthenticationError) or (
+        isinstance(exc, HttpResponseError) and (exc.status_code is None or exc.status_code >= 500)
+    ):
+        return StorageUnavailable("Storage is unavailable; please try again shortly.")
+    if isinstance(exc, AzureError) and not isinstance(exc, HttpResponseError):
+        # ServiceRequestError (cannot connect), ServiceResponseError (timeout, dropped), ...
+        return StorageUnavailable("Storage is unavailable; please try again shortly.")
+    return None
+
+
+def _names_missing_storage(exc: ResourceNotFoundError) -> bool:
+    """TableNotFound or QueueNotFound; the tables SDK re-raises some errors without their code
+    decoded, so the response body is looked at too."""
+    codes = ("TableNotFound", "QueueNotFound")
+    return str(getattr(exc, "error_code", None) or "") in codes or any(c in str(exc) for c in codes)
 
 
 def use_container(container: Container | None) -> None:
-    """Replace the worker's container (tests); None rebuilds from settings on next use."""
-    global _container
+    """Replace the worker's container (tests), used as given (no provisioning: round-trip counts
+    stay those of the operations); None rebuilds from settings, provisioned, on next use."""
+    global _container, _injected, _refusal
     with _lock:
-        _container = container
+        _container, _injected = container, container is not None
+        _refusal = None
+        if container is None:
+            get_settings.cache_clear()

@@ -45,6 +45,12 @@ class Conflict(AppError):
     status, code, title = 409, "conflict", "Conflict"
 
 
+class ConcurrentUpdate(Conflict):
+    """A change that kept losing the race against concurrent writers, after the retries."""
+
+    code = "concurrent_update"
+
+
 class StatusLocked(Conflict):
     code = "status_locked"
 
@@ -66,12 +72,41 @@ class Throttled(AppError):
         self.headers = headers or {}
 
 
+class ServiceUnavailable(AppError):
+    """503: nothing the caller did wrong; `retry_after` seconds (if any) go in `Retry-After`."""
+
+    status, code, title = 503, "service_unavailable", "Service unavailable"
+    retry_after: int | None = 5
+
+
+class StorageUnavailable(ServiceUnavailable):
+    """Storage failed, timed out or was unreachable (after the SDK's bounded retries)."""
+
+    code = "storage_unavailable"
+
+
+class ThrottleContended(ServiceUnavailable):
+    """A throttle counter stayed contended past its retries; the request was not counted."""
+
+    code = "throttle_contended"
+    retry_after = 1
+
+
+class AuthUnavailable(ServiceUnavailable):
+    """The keys that verify bearer tokens (JWKS) could not be fetched."""
+
+    code = "auth_unavailable"
+
+
+class ServiceMisconfigured(ServiceUnavailable):
+    """The app's settings were refused; `detail` names the settings, never their values."""
+
+    code, title = "service_misconfigured", "Service misconfigured"
+    retry_after = None
+
+
 class ConcurrencyConflict(Exception):
     """A conditional write lost a race; the service retries or reports a Conflict."""
-
-
-class StorageUnavailable(Exception):
-    """Storage could not be reached; the request fails with a generic 500/503."""
 
 
 class AgentUnavailable(Exception):

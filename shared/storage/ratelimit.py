@@ -88,11 +88,18 @@ def _status(exc: BaseException) -> int | None:
     return getattr(exc, "status_code", None)
 
 
+def _table_missing(exc: BaseException) -> bool:
+    """TableNotFound (the SDK does not always decode the code, so the body is looked at too)."""
+    return "TableNotFound" in (str(getattr(exc, "error_code", None) or "") + str(exc))
+
+
 class AzureTableStorage(Storage):
     """Fixed-window counters in an Azure Storage table, exact under concurrency via ETag-conditional writes.
 
     :param uri: ``azuretables://?table=NAME`` (table defaults to ``ratelimits``).
     :param connection_string: storage connection string; defaults to env ``AzureWebJobsStorage``.
+    :param endpoint: instead of a connection string, the table endpoint of an account reached with
+     ``credential`` (an Entra ID token credential: identity-based storage).
     :param clock: returns epoch seconds; defaults to :func:`time.time` (inject for tests).
     :param max_retries: optimistic-concurrency attempts per increment before
      :class:`RateLimitContentionError`.
@@ -111,6 +118,8 @@ class AzureTableStorage(Storage):
         wrap_exceptions: bool = False,
         *,
         connection_string: str | None = None,
+        endpoint: str | None = None,
+        credential: Any = None,
         clock: Callable[[], float] | None = None,
         max_retries: int = DEFAULT_MAX_RETRIES,
         **options: Any,
@@ -121,8 +130,8 @@ class AzureTableStorage(Storage):
         query = urllib.parse.parse_qs(parsed.query)
         table = str(options.pop("table", None) or (query.get("table") or [DEFAULT_TABLE])[0])
         _validate_table_name(table)
-        conn = connection_string or os.environ.get(CONNECTION_STRING_ENV)
-        if not conn:
+        conn = connection_string or os.environ.get(CONNECTION_STRING_ENV) or ""
+        if not conn and not endpoint:
             raise ConfigurationError(
                 f"{SCHEME}:// needs connection_string=... or the {CONNECTION_STRING_ENV} environment variable"
             )
@@ -131,6 +140,7 @@ class AzureTableStorage(Storage):
         self.table_name = table
         self.max_retries = int(max_retries)
         self._connection_string = conn
+        self._endpoint, self._credential = endpoint, credential
         self._clock: Callable[[], float] = clock or time.time
         self._client_lock = threading.Lock()
         self._client: TableClient | None = None
@@ -161,9 +171,14 @@ class AzureTableStorage(Storage):
             return client
         with self._client_lock:
             if self._client is None:
-                created = TableClient.from_connection_string(
-                    self._connection_string, self.table_name, **client_options()
-                )
+                if self._endpoint:
+                    created = TableClient(
+                        self._endpoint, self.table_name, credential=self._credential, **client_options()
+                    )
+                else:
+                    created = TableClient.from_connection_string(
+                        self._connection_string, self.table_name, **client_options()
+                    )
                 try:
                     created.create_table()
                 except ResourceExistsError:
@@ -180,7 +195,9 @@ class AzureTableStorage(Storage):
     def _read(self, key: str) -> TableEntity | None:
         try:
             return self.client.get_entity(partition_key_for(key), ROW_KEY)
-        except ResourceNotFoundError:
+        except ResourceNotFoundError as exc:
+            if _table_missing(exc):
+                raise
             return None
 
     def _backoff(self, attempt: int) -> None:
@@ -217,10 +234,12 @@ class AzureTableStorage(Storage):
                         etag=window[2],
                         match_condition=MatchConditions.IfNotModified,
                     )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
+                if _table_missing(exc):
+                    raise  # not a race: the table is gone, and retrying cannot bring it back
                 continue  # created, changed or cleared since we looked: look again
             except HttpResponseError as exc:
-                if _status(exc) in (404, 409, 412):
+                if _status(exc) in (404, 409, 412) and not _table_missing(exc):
                     continue
                 raise
             self._remember(key, (count, expires_at, meta["etag"]))

@@ -1,4 +1,7 @@
-"""End-to-end: a fresh Azurite per test and the real function_app served by the local host."""
+"""End-to-end: a fresh Azurite per test and the real function_app served by the local host.
+
+Nothing provisions the storage beforehand: the app creates its tables and queues itself, as it
+must on a fresh Azure storage account."""
 
 from __future__ import annotations
 
@@ -14,7 +17,6 @@ import pytest
 from devhost import azurite
 from devhost.process import HostProcess
 from shared.storage.clients import StorageClients
-from shared.storage.provision import provision
 from tests.conftest import SECRET, bearer
 
 # Quick retries so failure paths finish in seconds; otherwise the project's host.json.
@@ -63,20 +65,25 @@ class Stack:
     def client(self, host: HostProcess) -> httpx.Client:
         return httpx.Client(base_url=host.url, timeout=30)
 
+    def stop_storage(self) -> None:
+        self.emulator.stop()
+
+    def restart_storage(self) -> None:
+        """A new, empty Azurite on the same ports (in memory: the data is gone)."""
+        self.emulator = azurite.start(ports=self.emulator.ports)
+
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
     host_json = tmp_path / "host.json"
     host_json.write_text(json.dumps(E2E_HOST_JSON))
-    emulator = azurite.start()
-    provision(emulator.connection_string)
-    s = Stack(emulator, host_json)
+    s = Stack(azurite.start(), host_json)
     try:
         yield s
     finally:
         for process in s.hosts:
             process.stop()
-        emulator.stop()
+        s.emulator.stop()
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 30, every: float = 0.2) -> Any:

@@ -202,6 +202,7 @@ def test_controls_stop_gate_and_shadow_the_agent_on_every_instance(stack: Stack)
 def test_a_poison_message_shows_in_health_and_replays(stack: Stack) -> None:
     host = stack.host()
     with stack.client(host) as api:
+        api.get("/health/")  # the app creates its queues on its first invocation, as on a fresh account
         stack.storage.queue(AGENT_QUEUE).send_message("{not json")
         poison = stack.storage.queue(f"{AGENT_QUEUE}-poison")
         wait_until(lambda: poison.get_queue_properties().approximate_message_count == 1, timeout=30)
