@@ -12,7 +12,6 @@ from azure.core.exceptions import (
     AzureError,
     ClientAuthenticationError,
     HttpResponseError,
-    ResourceNotFoundError,
 )
 from limits.storage import Storage, storage_from_string
 from pydantic import ValidationError
@@ -35,7 +34,7 @@ from shared.services.agent import (
 )
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
-from shared.services.throttle import Throttle
+from shared.services.throttle import Throttle, window_limit
 from shared.services.tickets import Clock, TicketService
 from shared.storage import provision as names
 from shared.storage.clients import StorageClients
@@ -107,8 +106,9 @@ class Container:
         s = self.settings
         self.provisioner = Provisioner(self.storage) if self.storage else None
         self.auth = Authenticator(s)
-        create_throttle = Throttle(self.throttle_storage, s.ticket_create_throttle_rate, "create")
-        self.ticket_service = TicketService(self.tickets, self.clock, create_throttle)
+        self.ticket_service = TicketService(
+            self.tickets, self.clock, window_limit(s.ticket_create_throttle_rate)
+        )
         defaults = AgentControls(
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )
@@ -213,7 +213,7 @@ def storage_failed(exc: Exception) -> ServiceUnavailable | None:
         return exc
     if isinstance(exc, RateLimitContentionError):
         return ThrottleContended("Too many requests at once for this limit; please try again.")
-    if isinstance(exc, ResourceNotFoundError) and _names_missing_storage(exc):
+    if isinstance(exc, HttpResponseError) and _names_missing_storage(exc):  # a batch's too
         container = _container
         if container and container.provisioner:
             container.provisioner.forget()
@@ -228,7 +228,7 @@ def storage_failed(exc: Exception) -> ServiceUnavailable | None:
     return None
 
 
-def _names_missing_storage(exc: ResourceNotFoundError) -> bool:
+def _names_missing_storage(exc: HttpResponseError) -> bool:
     """TableNotFound or QueueNotFound; the tables SDK re-raises some errors without their code
     decoded, so the response body is looked at too."""
     codes = ("TableNotFound", "QueueNotFound")

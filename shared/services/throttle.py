@@ -10,6 +10,7 @@ from limits import parse
 from limits.storage import Storage
 
 from shared.errors import Throttled
+from shared.storage.ports import WindowLimit
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,21 @@ class Throttle:
         count = self._storage.incr(key, self._item.get_expiry())
         quota = Quota(self._item.amount, max(0, self._item.amount - count), self._storage.get_expiry(key))
         if count > self._item.amount:
-            retry_after = max(1, math.ceil(quota.reset_at - time.time()))
-            raise Throttled(
-                f"You can make {self._item.amount} such requests per {self._item.GRANULARITY.name}; "
-                f"try again in {retry_after} s.",
-                retry_after,
-                quota.headers(),
-            )
+            raise throttled(quota, "such requests", self._item.GRANULARITY.name)
         return quota
+
+
+def window_limit(rate: str) -> WindowLimit:
+    """A `limits` rate (`30/minute`) as a fixed window the ticket repository counts in."""
+    item = parse(rate)
+    return WindowLimit(item.amount, item.get_expiry())
+
+
+def throttled(quota: Quota, what: str, per: str | None = None) -> Throttled:
+    retry_after = max(1, math.ceil(quota.reset_at - time.time()))
+    window = f" per {per}" if per else ""
+    return Throttled(
+        f"You can make {quota.limit} {what}{window}; try again in {retry_after} s.",
+        retry_after,
+        quota.headers(),
+    )

@@ -18,9 +18,9 @@ from shared.domain.models import (
     storable,
 )
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
-from shared.services.throttle import Quota, Throttle
+from shared.services.throttle import Quota, throttled
 from shared.storage.keys import owner_key
-from shared.storage.ports import TicketRepository
+from shared.storage.ports import QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 
 Clock = Callable[[], datetime]
 MAX_RETRIES = 5
@@ -30,10 +30,12 @@ MAX_OWNER_KEY = 512  # a Table key holds 1 KiB of UTF-16; the owner index is key
 
 
 class TicketService:
-    def __init__(self, tickets: TicketRepository, clock: Clock, throttle: Throttle | None = None) -> None:
+    def __init__(
+        self, tickets: TicketRepository, clock: Clock, create_limit: WindowLimit | None = None
+    ) -> None:
         self.tickets = tickets
         self.clock = clock
-        self.throttle = throttle
+        self.create_limit = create_limit
 
     def create(self, caller: Principal, data: TicketCreate) -> Ticket:
         """A new ticket owned by the caller, status `new`. Raises ValidationFailed, Throttled."""
@@ -42,10 +44,9 @@ class TicketService:
     def create_counted(self, caller: Principal, data: TicketCreate) -> tuple[Ticket, Quota | None]:
         """`create`, with what is left of the caller's creation quota (None when unthrottled).
 
-        Checked in this order, so a refused request writes nothing: the caller's id can be
-        stored, the throttle counts the request, then the owner index and the ticket are written."""
+        A refused request writes nothing: the caller's id must be storable, and the repository
+        counts the create in the caller's window atomically with its first write."""
         _check_owner(caller.sub)
-        quota = self.throttle.hit(caller.sub) if self.throttle else None
         now = self.clock()
         ticket = Ticket(
             id=self.tickets.next_id(),
@@ -58,7 +59,12 @@ class TicketService:
             created_at=now,
             updated_at=now,
         )
-        self.tickets.add(ticket)
+        try:
+            usage = self.tickets.add(ticket, self.create_limit)
+        except QuotaExceeded as exceeded:
+            assert self.create_limit is not None
+            raise throttled(_quota(exceeded.usage), "new tickets", self.create_limit.per) from None
+        quota = _quota(usage) if usage else None
         return ticket, quota
 
     def get(self, caller: Principal, ticket_id: int) -> Ticket:
@@ -117,6 +123,10 @@ class TicketService:
             except ConcurrencyConflict:
                 continue
         raise Conflict("The ticket is being changed by someone else; try again.")
+
+
+def _quota(usage: WindowUsage) -> Quota:
+    return Quota(usage.limit, usage.limit - usage.used, usage.reset_at)
 
 
 def _check_owner(user: str) -> None:

@@ -37,3 +37,11 @@ def request_row(request_id: str) -> str:
 def owner_key(owner: str) -> str:
     """Table keys refuse / \\ # ? and control characters; percent-encode them."""
     return quote(owner, safe=" @.-_+~=:;,!$&'()*")
+
+
+CREATE_MARKERS = "~create-"  # after every ticket key ("~" sorts after digits)
+
+
+def create_marker_row(window: int, n: int) -> str:
+    """The marker of an owner's n-th ticket created in a fixed window, in the owner's partition."""
+    return f"{CREATE_MARKERS}{window:012d}-{n:06d}"

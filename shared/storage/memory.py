@@ -11,7 +11,7 @@ from typing import Any
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import history_row, seq_of, ticket_id_of, ticket_key
-from shared.storage.ports import new_entry
+from shared.storage.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 
 
 class InMemoryTicketRepository:
@@ -22,17 +22,27 @@ class InMemoryTicketRepository:
         self._entries: dict[int, dict[int, HistoryEntry]] = {}
         self._requests: dict[tuple[int, str], RequestRecord] = {}
         self._etags = itertools.count(1)
+        self._creates: dict[tuple[str, int], int] = {}
 
     def next_id(self) -> int:
         with self._lock:
             return next(self._ids)
 
-    def add(self, ticket: Ticket) -> None:
+    def add(self, ticket: Ticket, limit: WindowLimit | None = None) -> WindowUsage | None:
         with self._lock:
             if ticket.id in self._tickets:
                 raise ConcurrencyConflict(f"ticket {ticket.id} exists")
+            usage = None
+            if limit is not None:
+                window = (ticket.user, limit.window(ticket.created_at))
+                used = self._creates.get(window, 0) + 1
+                if used > limit.amount:
+                    raise QuotaExceeded(limit.usage(window[1], used))
+                self._creates[window] = used
+                usage = limit.usage(window[1], used)
             self._tickets[ticket.id] = ticket.model_copy(deep=True)
             self._entries[ticket.id] = {}
+            return usage
 
     def get(self, ticket_id: int) -> Ticket | None:
         with self._lock:

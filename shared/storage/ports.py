@@ -3,10 +3,43 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
+
+
+@dataclass(frozen=True)
+class WindowLimit:
+    """At most `amount` per owner in each fixed window of `seconds` (aligned to the epoch)."""
+
+    amount: int
+    seconds: int
+
+    def window(self, at: datetime) -> int:
+        return int(at.timestamp()) // self.seconds
+
+    @property
+    def per(self) -> str:
+        units = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+        return units.get(self.seconds, f"{self.seconds} seconds")
+
+    def usage(self, window: int, used: int) -> WindowUsage:
+        return WindowUsage(self.amount, min(used, self.amount), float((window + 1) * self.seconds))
+
+
+@dataclass(frozen=True)
+class WindowUsage:
+    limit: int
+    used: int
+    reset_at: float  # epoch seconds
+
+
+class QuotaExceeded(Exception):
+    def __init__(self, usage: WindowUsage) -> None:
+        super().__init__(f"{usage.used} of {usage.limit} used")
+        self.usage = usage
 
 
 class TicketRepository(Protocol):
@@ -21,8 +54,12 @@ class TicketRepository(Protocol):
     def next_id(self) -> int:
         """A positive id never handed out before, by any instance."""
 
-    def add(self, ticket: Ticket) -> None:
-        """Store a new ticket (version 1) and index it under its owner."""
+    def add(self, ticket: Ticket, limit: WindowLimit | None = None) -> WindowUsage | None:
+        """Store a new ticket (version 1) and index it under its owner.
+
+        With `limit`, the create is first counted in its owner's fixed window (the one holding
+        `ticket.created_at`), atomically with the index row; past the limit nothing is written
+        and QuotaExceeded is raised. Exact across instances."""
 
     def get(self, ticket_id: int) -> Ticket | None: ...
 

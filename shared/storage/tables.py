@@ -19,16 +19,19 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.storage.keys import (
+    CREATE_MARKERS,
     TICKET_ROW,
+    create_marker_row,
     history_row,
     owner_key,
     request_row,
     ticket_key,
 )
-from shared.storage.ports import new_entry
+from shared.storage.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 
 ID_BLOCK_SIZE = 50
+CREATE_COUNT_ATTEMPTS = 20
 REPLACE = {"mode": UpdateMode.REPLACE}
 
 
@@ -227,34 +230,82 @@ class TableTicketRepository:
         self._owners = owners
         self._ids = ids
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-io")
+        self._lock = threading.Lock()
+        self._creates_seen: dict[tuple[str, int], int] = {}
 
     def next_id(self) -> int:
         return self._ids.next_id()
 
-    def add(self, ticket: Ticket) -> None:
-        """The owner-index row and the ticket row, in parallel: 2 round trips, ~1 in time.
+    def add(self, ticket: Ticket, limit: WindowLimit | None = None) -> WindowUsage | None:
+        """Without a limit: the owner-index row and the ticket row in parallel (2 round trips, ~1
+        in time). With one: the index row counted in the owner's window (one transaction), then
+        the ticket row (2 round trips).
 
-        Neither failure leaves a ticket its owner cannot list: an index row whose ticket insert
+        No failure leaves a ticket its owner cannot list: an index row whose ticket insert
         failed points at nothing, and readers skip it; a ticket whose index write failed is
         deleted again before the error is raised (ids are never reused, so nobody holds it).
         """
-        index = self._pool.submit(
-            self._owners.upsert_entity,
-            {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id},
-        )
+        index = {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id}
+        if limit is not None:
+            usage = self._count_create(index, ticket, limit)
+            self._insert_ticket(ticket)
+            return usage
+        pending = self._pool.submit(self._owners.upsert_entity, index)
         try:
-            self._tickets.create_entity(_ticket_entity(ticket))
-        except ResourceExistsError as exc:
-            index.exception()  # settle the index write either way; its row is harmless
-            raise ConcurrencyConflict(f"ticket {ticket.id} exists") from exc
+            self._insert_ticket(ticket)
         except BaseException:
-            index.exception()
+            pending.exception()  # settle the index write either way; its row is harmless
             raise
         try:
-            index.result()
+            pending.result()
         except BaseException:
             self._tickets.delete_entity(ticket_key(ticket.id), TICKET_ROW)
             raise
+        return None
+
+    def _insert_ticket(self, ticket: Ticket) -> None:
+        try:
+            self._tickets.create_entity(_ticket_entity(ticket))
+        except ResourceExistsError as exc:
+            raise ConcurrencyConflict(f"ticket {ticket.id} exists") from exc
+
+    def _count_create(self, index: Row, ticket: Ticket, limit: WindowLimit) -> WindowUsage:
+        """Write the index row together with the marker of this create's place in the owner's
+        window: one entity-group transaction in the owner's partition.
+
+        The marker of the n-th create is inserted, never overwritten, so two creates that both
+        claim place n cannot both commit (Azurite honours the insert inside a batch, unlike
+        If-Match). The loser counts the markers and claims the next place; past the limit it
+        writes nothing. Places are claimed in order, so the markers of a window are 1..n and
+        the count is exact. The last count this instance saw saves the read: it can only be
+        behind (a window's count only grows), which costs one failed insert, never a wrong
+        answer; and a window it saw full is refused without a request.
+        """
+        owner, window = str(index["PartitionKey"]), limit.window(ticket.created_at)
+        with self._lock:
+            used = self._creates_seen.get((owner, window), 0)
+        for _ in range(CREATE_COUNT_ATTEMPTS):
+            if used >= limit.amount:
+                raise QuotaExceeded(limit.usage(window, used + 1))
+            marker = {"PartitionKey": owner, "RowKey": create_marker_row(window, used + 1)}
+            try:
+                self._owners.submit_transaction([("upsert", index, REPLACE), ("create", marker)])
+            except TableTransactionError as exc:
+                if getattr(exc, "error_code", None) != "EntityAlreadyExists":
+                    raise
+                used = self._count_markers(owner, window)
+                continue
+            used += 1
+            with self._lock:
+                self._creates_seen = {k: v for k, v in self._creates_seen.items() if k[1] >= window}
+                self._creates_seen[(owner, window)] = max(used, self._creates_seen.get((owner, window), 0))
+            return limit.usage(window, used)
+        raise ConcurrencyConflict(f"the creates of {owner} stayed contended")
+
+    def _count_markers(self, owner: str, window: int) -> int:
+        low, high = create_marker_row(window, 0), create_marker_row(window + 1, 0)
+        query = f"PartitionKey eq {_quote(owner)} and RowKey gt {_quote(low)} and RowKey lt {_quote(high)}"
+        return sum(1 for _ in self._owners.query_entities(query, select=["RowKey"]))
 
     def get(self, ticket_id: int) -> Ticket | None:
         try:
@@ -334,7 +385,7 @@ class TableTicketRepository:
             raise ConcurrencyConflict(f"request {record.request_id} is no longer ours") from exc
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
-        query = f"PartitionKey eq {_quote(owner_key(owner))}"
+        query = f"PartitionKey eq {_quote(owner_key(owner))} and RowKey lt {_quote(CREATE_MARKERS)}"
         if cursor:
             query += f" and RowKey gt {_quote(cursor)}"
         rows = self._owners.query_entities(query, select=["RowKey", "Id"], results_per_page=limit + 1)

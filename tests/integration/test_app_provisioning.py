@@ -16,7 +16,7 @@ import pytest
 from devhost import azurite
 from shared.container import use_container
 from shared.storage.clients import DEV_KEY, StorageClients, dev_connection_string, round_trips
-from shared.storage.provision import QUEUES, RATE_LIMITS, TABLES, TICKETS, poison
+from shared.storage.provision import QUEUES, RATE_LIMITS, TABLES, TICKET_OWNERS, TICKETS, poison
 from tests.conftest import SECRET, bearer
 from tests.unit.http_client import invoke, payload
 
@@ -102,16 +102,24 @@ def test_storage_down_at_first_use_answers_503_and_the_next_call_provisions(
             emulator.stop()
 
 
-@pytest.mark.parametrize("table", [TICKETS, RATE_LIMITS])
+@pytest.mark.parametrize("table", [TICKETS, TICKET_OWNERS, RATE_LIMITS])
 def test_a_table_that_vanished_is_created_again(bare: azurite.Azurite, table: str) -> None:
     """An operator deleted it, or the emulator restarted empty: 503 at once, then it works."""
-    create()
+    ticket = create()
     StorageClients(bare.connection_string).table_service.delete_table(table)
+
+    def call() -> object:  # creating uses the ticket tables; processing the throttle's
+        if table == RATE_LIMITS:
+            return invoke("agent_process", "POST", headers=ALICE, route={"id": str(ticket)})
+        return invoke("tickets_create", "POST", json_body={"issue_type": "VPN"}, headers=ALICE)
+
     started = time.monotonic()
-    response = invoke("tickets_create", "POST", json_body={"issue_type": "VPN"}, headers=ALICE)
+    response = call()
     assert time.monotonic() - started < 5  # not fifty "lost races" on a table that is gone
-    assert response.status_code == 503 and payload(response)["code"] == "storage_unavailable"
-    create()
+    if table != RATE_LIMITS:  # the `limits` backend creates its table again by itself
+        assert response.status_code == 503 and payload(response)["code"] == "storage_unavailable"  # type: ignore[arg-type]
+        response = call()
+    assert response.status_code in (201, 202)  # type: ignore[attr-defined]
 
 
 def test_check_creates_what_is_missing_and_says_so(bare: azurite.Azurite) -> None:

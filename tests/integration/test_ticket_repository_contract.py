@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from azure.core.exceptions import ServiceRequestError
-from limits.storage import storage_from_string
 
 from shared.domain.models import ActionType, HistoryEntry, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
@@ -17,7 +16,7 @@ from shared.storage import provision as names
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
-from shared.storage.ports import TicketRepository
+from shared.storage.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage.tables import TableIdAllocator, TableTicketRepository
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -285,23 +284,63 @@ def test_an_owner_list_never_shows_another_users_ticket_whatever_the_index_says(
     assert [t.id for t in repo.list_for_owner(mallory, None, 10, None).results] == [theirs.id]
 
 
-def test_create_through_the_service_is_three_round_trips_with_its_throttle(azurite_conn: str) -> None:
+def test_create_through_the_service_is_two_round_trips_with_its_throttle(azurite_conn: str) -> None:
     from shared.domain.models import Principal, TicketCreate
-    from shared.services.throttle import Throttle
     from shared.services.tickets import TicketService
-    from shared.storage.ratelimit import table_storage_uri
 
-    throttle_storage = storage_from_string(table_storage_uri(), connection_string=azurite_conn)
-    service = TicketService(
-        table_repo(azurite_conn, block=1000),
-        lambda: NOW,
-        Throttle(throttle_storage, "1000/minute", "create"),  # type: ignore[arg-type]
-    )
+    service = TicketService(table_repo(azurite_conn, block=1000), lambda: NOW, WindowLimit(1000, 60))
     caller = Principal(sub=user())
-    service.create(caller, TicketCreate(issue_type="warm-up"))  # id block claimed, throttle row known
+    service.create(caller, TicketCreate(issue_type="warm-up"))  # id block claimed, window count known
     counts = []
     for _ in range(5):
         before = round_trips()
         service.create(caller, TicketCreate(issue_type="VPN drops"))
         counts.append(round_trips() - before)
-    assert counts == [3] * 5  # throttle counter, owner-index row, ticket row
+    assert counts == [2] * 5  # the owner-index row with its window marker, then the ticket row
+
+
+def limited(repo: TicketRepository, owner: str, limit: WindowLimit, at: datetime = NOW) -> Ticket | None:
+    """A create counted in the owner's window; None when refused."""
+    ticket = Ticket(
+        id=repo.next_id(),
+        issue_type="VPN drops",
+        description="d",
+        category="vpn",
+        tags=[],
+        status=Status.NEW,
+        user=owner,
+        created_at=at,
+        updated_at=at,
+    )
+    try:
+        repo.add(ticket, limit)
+    except QuotaExceeded:
+        return None
+    return ticket
+
+
+def test_a_limited_create_counts_in_its_window_and_a_refused_one_writes_nothing(
+    repo: TicketRepository,
+) -> None:
+    alice, limit = user(), WindowLimit(3, 60)
+    made = [limited(repo, alice, limit) for _ in range(5)]
+    kept = [t for t in made if t is not None]
+    assert [t is not None for t in made] == [True] * 3 + [False] * 2
+    listed = repo.list_for_owner(alice, None, 10, None)
+    assert [t.id for t in listed.results] == [t.id for t in reversed(kept)] and listed.next_cursor is None
+    first = repo.list_for_owner(alice, None, 2, None)  # paging never meets the window markers
+    rest = repo.list_for_owner(alice, None, 2, first.next_cursor)
+    assert [t.id for t in first.results + rest.results] == [t.id for t in reversed(kept)]
+    assert rest.next_cursor is None
+    assert limited(repo, alice, limit, NOW + timedelta(minutes=1)) is not None  # the next window
+    assert limited(repo, user(), limit) is not None  # other users have their own count
+
+
+def test_limited_creates_are_exact_across_instances_under_concurrency(azurite_conn: str) -> None:
+    alice, limit = user(), WindowLimit(10, 60)
+    instances = [table_repo(azurite_conn), table_repo(azurite_conn)]
+    with ThreadPoolExecutor(16) as pool:
+        made = list(pool.map(lambda i: limited(instances[i % 2], alice, limit), range(40)))
+    assert sum(t is not None for t in made) == 10
+    listed = instances[0].list_for_owner(alice, None, 100, None).results
+    assert sorted(t.id for t in listed) == sorted(t.id for t in made if t is not None)
