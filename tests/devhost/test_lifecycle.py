@@ -57,7 +57,7 @@ def test_sigterm_stops_the_host_within_its_grace_period_while_storage_is_down(ou
         stopping = time.monotonic()
         host.process.send_signal(signal.SIGTERM)
         code = host.process.wait(20)
-        assert time.monotonic() - stopping <= SHUTDOWN_GRACE_SECONDS + 2
+        assert time.monotonic() - stopping <= SHUTDOWN_GRACE_SECONDS + 4  # exit itself is quick (os._exit)
         assert code == 0
         assert "Host stopped." in host.output()
     finally:
