@@ -17,9 +17,20 @@ DEFAULT_PORTS = (10000, 10001, 10002)
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> tuple[int, ...]:
+    """Distinct free ports: every socket stays bound until all are chosen (a port freed at once
+    can be handed out again by the next bind)."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return tuple(int(s.getsockname()[1]) for s in sockets)
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def _listening(port: int) -> bool:
@@ -51,7 +62,7 @@ def start(ports: tuple[int, int, int] | None = None, timeout: float = 30.0) -> A
     """Launch the node entry point directly, so the PID we hold is the server itself."""
     if not ENTRY.exists():
         raise RuntimeError(f"Azurite is not installed at {ENTRY}; run `npm ci` first.")
-    blob, queue, table = ports or (free_port(), free_port(), free_port())
+    blob, queue, table = ports or free_ports(3)
     for port in (blob, queue, table):
         if _listening(port):
             raise RuntimeError(f"port {port} is already in use; is another Azurite running?")

@@ -153,9 +153,9 @@ def configured_secrets(settings: Settings) -> set[str]:
     return {v for v in values if len(v) >= MIN_SECRET_LENGTH}
 
 
-# Keys whose values are free text people write (or an agent echoes), ticket data, raw request
-# parts or credentials: replaced whatever they hold. Compared lower-case with "-" as "_".
-DROPPED_KEYS = frozenset(
+# What people write: the values under these keys of an invocation's body are replaced wherever
+# they appear in an event.
+FREE_TEXT_KEYS = frozenset(
     {
         "description",
         "issue_type",
@@ -163,9 +163,17 @@ DROPPED_KEYS = frozenset(
         "feedback_text",
         "reasoning",
         "agent_reasoning",
+        "reason",
         "reopened_reason",
         "rollback_reason",
         "comment",
+    }
+)
+# Keys whose values are free text people write (or an agent echoes), ticket data, raw request
+# parts or credentials: replaced whatever they hold ("reason" stays: deferral reasons are
+# codes). Compared lower-case with "-" as "_".
+DROPPED_KEYS = (FREE_TEXT_KEYS - {"reason"}) | frozenset(
+    {
         "comments",
         "questions",
         "steps",
@@ -346,20 +354,6 @@ def flush() -> None:
         logging.getLogger(__name__).debug("Sentry flush failed", exc_info=True)
 
 
-FREE_TEXT_KEYS = frozenset(
-    {
-        "description",
-        "issue_type",
-        "feedback",
-        "feedback_text",
-        "reasoning",
-        "agent_reasoning",
-        "reason",
-        "reopened_reason",
-        "rollback_reason",
-        "comment",
-    }
-)
 MIN_FREE_TEXT_LENGTH = 6
 MAX_PAYLOAD_BYTES = 1024 * 1024
 

@@ -42,6 +42,7 @@ def owner_key(owner: str) -> str:
 CREATE_MARKERS = "~create-"  # after every ticket key ("~" sorts after digits)
 
 
-def create_marker_row(window: int, n: int) -> str:
-    """The marker of an owner's n-th ticket created in a fixed window, in the owner's partition."""
-    return f"{CREATE_MARKERS}{window:012d}-{n:06d}"
+def create_marker_row(window: int, place: int) -> str:
+    """The marker of a ticket create taking `place` (1..limit) of its owner's fixed window, in the
+    owner's partition."""
+    return f"{CREATE_MARKERS}{window:012d}-{place:09d}"

@@ -231,7 +231,7 @@ class TableTicketRepository:
         self._ids = ids
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-io")
         self._lock = threading.Lock()
-        self._creates_seen: dict[tuple[str, int], int] = {}
+        self._creates_seen: dict[tuple[str, int], set[int]] = {}
 
     def next_id(self) -> int:
         return self._ids.next_id()
@@ -270,42 +270,47 @@ class TableTicketRepository:
             raise ConcurrencyConflict(f"ticket {ticket.id} exists") from exc
 
     def _count_create(self, index: Row, ticket: Ticket, limit: WindowLimit) -> WindowUsage:
-        """Write the index row together with the marker of this create's place in the owner's
-        window: one entity-group transaction in the owner's partition.
+        """Write the index row together with a marker taking one of the `limit.amount` places of
+        the owner's window: one entity-group transaction in the owner's partition.
 
-        The marker of the n-th create is inserted, never overwritten, so two creates that both
-        claim place n cannot both commit (Azurite honours the insert inside a batch, unlike
-        If-Match). The loser counts the markers and claims the next place; past the limit it
-        writes nothing. Places are claimed in order, so the markers of a window are 1..n and
-        the count is exact. The last count this instance saw saves the read: it can only be
-        behind (a window's count only grows), which costs one failed insert, never a wrong
-        answer; and a window it saw full is refused without a request.
+        A marker is inserted, never overwritten, so two creates that pick the same place cannot
+        both commit (Azurite honours the insert inside a batch, unlike If-Match), and there are
+        only `amount` places: the count is exact. Places are picked at random among those not
+        known to be taken, so concurrent creates rarely collide; a loser reads the window's
+        markers and picks again, and with every place taken nothing is written. The places this
+        instance knows are taken save the read: they can only be fewer than the truth (a
+        window only fills up), which costs one failed insert, never a wrong answer; and a window
+        it knows is full is refused without a request.
         """
         owner, window = str(index["PartitionKey"]), limit.window(ticket.created_at)
         with self._lock:
-            used = self._creates_seen.get((owner, window), 0)
+            taken = set(self._creates_seen.get((owner, window), ()))
         for _ in range(CREATE_COUNT_ATTEMPTS):
-            if used >= limit.amount:
-                raise QuotaExceeded(limit.usage(window, used + 1))
-            marker = {"PartitionKey": owner, "RowKey": create_marker_row(window, used + 1)}
+            if len(taken) >= limit.amount:
+                raise QuotaExceeded(limit.usage(window, limit.amount + 1))
+            place = random.randint(1, limit.amount)
+            while place in taken:
+                place = random.randint(1, limit.amount)
+            marker = {"PartitionKey": owner, "RowKey": create_marker_row(window, place)}
             try:
                 self._owners.submit_transaction([("upsert", index, REPLACE), ("create", marker)])
             except TableTransactionError as exc:
                 if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                     raise
-                used = self._count_markers(owner, window)
+                taken = self._taken_places(owner, window)
                 continue
-            used += 1
+            taken.add(place)
             with self._lock:
                 self._creates_seen = {k: v for k, v in self._creates_seen.items() if k[1] >= window}
-                self._creates_seen[(owner, window)] = max(used, self._creates_seen.get((owner, window), 0))
-            return limit.usage(window, used)
+                self._creates_seen[(owner, window)] = taken | self._creates_seen.get((owner, window), set())
+            return limit.usage(window, len(taken))
         raise ConcurrencyConflict(f"the creates of {owner} stayed contended")
 
-    def _count_markers(self, owner: str, window: int) -> int:
+    def _taken_places(self, owner: str, window: int) -> set[int]:
         low, high = create_marker_row(window, 0), create_marker_row(window + 1, 0)
         query = f"PartitionKey eq {_quote(owner)} and RowKey gt {_quote(low)} and RowKey lt {_quote(high)}"
-        return sum(1 for _ in self._owners.query_entities(query, select=["RowKey"]))
+        rows = self._owners.query_entities(query, select=["RowKey"])
+        return {int(row["RowKey"].rsplit("-", 1)[1]) for row in rows}
 
     def get(self, ticket_id: int) -> Ticket | None:
         try:

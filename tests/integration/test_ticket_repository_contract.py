@@ -38,8 +38,8 @@ def repo(request: pytest.FixtureRequest) -> TicketRepository:
     return table_repo(request.getfixturevalue("azurite_conn"))
 
 
-def new_ticket(repo: TicketRepository, user: str, status: Status = Status.NEW) -> Ticket:
-    ticket = Ticket(
+def draft(repo: TicketRepository, user: str, status: Status = Status.NEW, at: datetime = NOW) -> Ticket:
+    return Ticket(
         id=repo.next_id(),
         issue_type="VPN drops",
         description="d",
@@ -47,9 +47,13 @@ def new_ticket(repo: TicketRepository, user: str, status: Status = Status.NEW) -
         tags=[],
         status=status,
         user=user,
-        created_at=NOW,
-        updated_at=NOW,
+        created_at=at,
+        updated_at=at,
     )
+
+
+def new_ticket(repo: TicketRepository, user: str, status: Status = Status.NEW) -> Ticket:
+    ticket = draft(repo, user, status)
     repo.add(ticket)
     return ticket
 
@@ -242,17 +246,7 @@ def repo_with(conn: str, failing_tickets: tuple[str, ...] = (), failing_owners: 
 
 def test_a_create_whose_index_write_fails_leaves_no_ticket(azurite_conn: str) -> None:
     broken, alice = repo_with(azurite_conn, failing_owners=("upsert_entity",)), user()
-    ticket = Ticket(
-        id=broken.next_id(),
-        issue_type="VPN drops",
-        description="d",
-        category="vpn",
-        tags=[],
-        status=Status.NEW,
-        user=alice,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    ticket = draft(broken, alice)
     with pytest.raises(ServiceRequestError):
         broken.add(ticket)
     assert table_repo(azurite_conn).get(ticket.id) is None  # nothing its owner could not list
@@ -301,17 +295,7 @@ def test_create_through_the_service_is_two_round_trips_with_its_throttle(azurite
 
 def limited(repo: TicketRepository, owner: str, limit: WindowLimit, at: datetime = NOW) -> Ticket | None:
     """A create counted in the owner's window; None when refused."""
-    ticket = Ticket(
-        id=repo.next_id(),
-        issue_type="VPN drops",
-        description="d",
-        category="vpn",
-        tags=[],
-        status=Status.NEW,
-        user=owner,
-        created_at=at,
-        updated_at=at,
-    )
+    ticket = draft(repo, owner, at=at)
     try:
         repo.add(ticket, limit)
     except QuotaExceeded:
