@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 import azure.functions as func
 
-from functions.http import OPERATIONS, ROUTE_PARAM, PublicCall, api, json_response, route_params
+from functions.http import OPERATIONS, ROUTE_PARAM, Operation, PublicCall, api, json_response, route_params
 
 bp = func.Blueprint()
 
@@ -27,8 +28,13 @@ def ops_openapi(call: PublicCall) -> func.HttpResponse:
 
 @cache
 def openapi_document(version: str) -> dict[str, Any]:
+    return build_openapi(OPERATIONS, version)
+
+
+def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, Any]:
+    """The document for `operations`: paths, parameters and security from their declarations."""
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
+    for op in operations:
         path = "/api/" + ROUTE_PARAM.sub(r"{\1}", op.route) + "/"
         operation: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "responses": {}}
         if params := route_params(op.route):
