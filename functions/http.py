@@ -40,8 +40,8 @@ log = logging.getLogger("resolvemeq.http")
 
 
 Access = Literal["public", "user", "staff", "admin"]
-# The route template's parameter types, as the Functions host constrains them; a plain `{name}` is
-# a string. OpenAPI and the handlers' `route_int` read the same template.
+# The route template's parameter types, as the Functions host constrains them (it answers 404 to a
+# value that does not fit, before the function runs); a plain `{name}` is a string.
 ROUTE_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
 ROUTE_TYPES = {"int": "integer", "long": "integer", "bool": "boolean", "double": "number", "float": "number"}
 
@@ -53,7 +53,7 @@ def route_params(route: str) -> dict[str, str]:
 
 @dataclass
 class Request:
-    """One HTTP invocation as the handlers see it, the caller already authenticated."""
+    """One HTTP invocation as the handlers see it: body, query and route parameters."""
 
     req: func.HttpRequest
     container: Container
