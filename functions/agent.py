@@ -11,18 +11,24 @@ from functions.http import Call, api, json_response
 from functions.queues import queue_worker
 from shared.container import get_container
 from shared.domain.models import AgentControls, CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
-from shared.errors import Forbidden
 from shared.storage.provision import AGENT_QUEUE, CHECK_QUEUE
 
 bp = func.Blueprint()
 
 
-@api(bp, "agent_process", "tickets/{id:int}/process", "POST", body=ProcessRequest, status=202)
+@api(
+    bp,
+    "agent_process",
+    "tickets/{id:int}/process",
+    "POST",
+    access="user",
+    body=ProcessRequest,
+    status=202,
+)
 def agent_process(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/process/ — owner or staff; 202 queued, 200 skipped, 429 throttled."""
-    caller = call.caller
     body = call.body(ProcessRequest, optional=True)
-    result, quota = call.container.process_service.request(caller, call.route_int("id"), body)
+    result, quota = call.container.process_service.request(call.caller, call.route_int("id"), body)
     headers = quota.headers() if quota else None
     return json_response(result, 202 if result["status"] == "queued" else 200, headers)
 
@@ -44,21 +50,24 @@ def agent_check(msg: func.QueueMessage) -> None:
     get_container().check_service.run(check.ticket_id, check.action_seq)
 
 
-@api(bp, "agent_controls_get", "agent/controls", "GET", response=AgentControls)
+@api(bp, "agent_controls_get", "agent/controls", "GET", access="admin", response=AgentControls)
 def agent_controls_get(call: Call) -> func.HttpResponse:
     """GET /api/agent/controls/ — admin."""
-    if not call.caller.is_admin:
-        raise Forbidden("Only admins can see the agent controls.")
     return json_response(call.container.controls.current())
 
 
-@api(bp, "agent_controls_put", "agent/controls", "PUT", body=ControlsUpdate, response=AgentControls)
+@api(
+    bp,
+    "agent_controls_put",
+    "agent/controls",
+    "PUT",
+    access="admin",
+    body=ControlsUpdate,
+    response=AgentControls,
+)
 def agent_controls_put(call: Call) -> func.HttpResponse:
     """PUT /api/agent/controls/ — admin; any of enabled, mode, rollout_percent, plus a reason."""
-    caller = call.caller
-    if not caller.is_admin:
-        raise Forbidden("Only admins can change the agent controls.")
-    return json_response(call.container.controls.update(caller, call.body(ControlsUpdate)))
+    return json_response(call.container.controls.update(call.caller, call.body(ControlsUpdate)))
 
 
 M = TypeVar("M", bound=BaseModel)

@@ -8,8 +8,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import azure.functions as func
 import sentry_sdk
@@ -23,9 +22,11 @@ from shared.errors import (
     AppError,
     ConcurrencyConflict,
     ConcurrentUpdate,
+    Forbidden,
     PayloadTooLarge,
     ServiceUnavailable,
     Throttled,
+    Unauthenticated,
     UnsupportedMediaType,
     ValidationFailed,
 )
@@ -38,18 +39,24 @@ M = TypeVar("M", bound=BaseModel)
 log = logging.getLogger("resolvemeq.http")
 
 
+Access = Literal["public", "user", "staff", "admin"]
+# The route template's parameter types, as the Functions host constrains them (it answers 404 to a
+# value that does not fit, before the function runs); a plain `{name}` is a string.
+ROUTE_PARAM = re.compile(r"\{(\w+)(?::(\w+))?\}")
+ROUTE_TYPES = {"int": "integer", "long": "integer", "bool": "boolean", "double": "number", "float": "number"}
+
+
+def route_params(route: str) -> dict[str, str]:
+    """`{"id": "integer", "action_id": "string"}` for `tickets/{id:int}/rollback/{action_id}`."""
+    return {name: ROUTE_TYPES.get(kind, "string") for name, kind in ROUTE_PARAM.findall(route)}
+
+
 @dataclass
-class Call:
-    """One HTTP invocation as the handlers see it."""
+class Request:
+    """One HTTP invocation as the handlers see it: body, query and route parameters."""
 
     req: func.HttpRequest
     container: Container
-
-    @cached_property
-    def caller(self) -> Principal:
-        principal = self.container.auth.authenticate(self.req.headers.get("Authorization"))
-        observability.set_user(principal.sub)
-        return principal
 
     def body(self, model: type[M], optional: bool = False) -> M:
         """The JSON body as `model`; 413, 415 and 400 (with `errors[]`) before anything is written."""
@@ -73,6 +80,20 @@ class Call:
             return model.model_validate(dict(self.req.params))
         except ValidationError as exc:
             raise validation_failed(exc) from None
+
+
+@dataclass
+class Call(Request):
+    """A call to a route with `access` user, staff or admin: the caller holds that role."""
+
+    caller: Principal
+
+
+@dataclass
+class PublicCall(Request):
+    """A call to a public route: the caller if a valid token came, else None (anonymous)."""
+
+    caller: Principal | None
 
 
 def validation_failed(exc: ValidationError) -> ValidationFailed:
@@ -120,15 +141,42 @@ def problem(error: AppError) -> func.HttpResponse:
 INTERNAL_ERROR = AppError("Something went wrong on our side. Please try again later.")
 
 Handler = Callable[[Call], func.HttpResponse]
+PublicHandler = Callable[[PublicCall], func.HttpResponse]
+AnyHandler = Callable[[Any], func.HttpResponse]
+
+# What a role check refuses with; the roles are ordered: admin includes staff includes user.
+DENIED = {"staff": "Only staff can do this.", "admin": "Only admins can do this."}
+
+
+def authorize(access: Access, req: func.HttpRequest, container: Container) -> Principal:
+    """The caller, if `access` admits them; before anything reads the body, so 401 (no valid
+    token) and 403 (not the role) come before 400, 413 and 415."""
+    principal = container.auth.authenticate(req.headers.get("Authorization"))
+    observability.set_user(principal.sub)
+    if (access == "staff" and not principal.is_staff) or (access == "admin" and not principal.is_admin):
+        raise Forbidden(DENIED[access])
+    return principal
+
+
+def caller_if_any(req: func.HttpRequest, container: Container) -> Principal | None:
+    """A public route's caller: a missing or bad token is anonymous, not a 401. An auth outage
+    (503: settings refused, JWKS down) is still an outage."""
+    if not req.headers.get("Authorization"):
+        return None
+    try:
+        return authorize("user", req, container)
+    except Unauthenticated:
+        return None
 
 
 @dataclass(frozen=True)
 class Operation:
-    """One HTTP function as registered, for the OpenAPI document."""
+    """One HTTP function as registered, for the OpenAPI document and the authorization tests."""
 
     name: str
     route: str
     method: str
+    access: Access
     summary: str
     body: type[BaseModel] | None
     query: type[BaseModel] | None
@@ -139,31 +187,68 @@ class Operation:
 OPERATIONS: list[Operation] = []
 
 
+@overload
 def api(
     bp: func.Blueprint,
     name: str,
     route: str,
     method: str,
     *,
+    access: Literal["public"],
     body: type[BaseModel] | None = None,
     query: type[BaseModel] | None = None,
     status: int = 200,
     response: type[BaseModel] | None = None,
-) -> Callable[[Handler], Any]:
-    """Register an HTTP function (name, route, method, adapter) and describe it for OpenAPI."""
+) -> Callable[[PublicHandler], Any]: ...
 
-    def register(handler: Handler) -> Any:
+
+@overload
+def api(
+    bp: func.Blueprint,
+    name: str,
+    route: str,
+    method: str,
+    *,
+    access: Literal["user", "staff", "admin"],
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+    response: type[BaseModel] | None = None,
+) -> Callable[[Handler], Any]: ...
+
+
+def api(
+    bp: func.Blueprint,
+    name: str,
+    route: str,
+    method: str,
+    *,
+    access: Access,
+    body: type[BaseModel] | None = None,
+    query: type[BaseModel] | None = None,
+    status: int = 200,
+    response: type[BaseModel] | None = None,
+) -> Callable[[AnyHandler], Any]:
+    """Register an HTTP function (name, route, method, who may call it, adapter) and describe it
+    for OpenAPI. The handler gets a `Call` whose caller holds the role (`PublicCall`, caller or
+    None, when public); it never runs for a caller the route refuses."""
+    if access not in ("public", "user", "staff", "admin"):
+        raise ValueError(f"{name}: unknown access {access!r}")
+
+    def register(handler: AnyHandler) -> Any:
         summary = (handler.__doc__ or name).strip().splitlines()[0]
-        OPERATIONS.append(Operation(name, route, method, summary, body, query, status, response))
-        return bp.function_name(name)(bp.route(route=route, methods=[method])(endpoint(handler, route)))
+        OPERATIONS.append(Operation(name, route, method, access, summary, body, query, status, response))
+        wrapped = endpoint(handler, access, route)
+        return bp.function_name(name)(bp.route(route=route, methods=[method])(wrapped))
 
     return register
 
 
 def endpoint(
-    handler: Handler, route: str = ""
+    handler: AnyHandler, access: Access, route: str = ""
 ) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
-    """Wrap a handler: invocation scope, the one error mapping, a flush before returning."""
+    """Wrap a handler: invocation scope, authentication and the role check before anything else
+    (401/403 come before any body error), the one error mapping, a flush before returning."""
     route_template = f"/api/{route}" if route else handler.__name__
 
     def run(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
@@ -172,7 +257,10 @@ def endpoint(
         request = {"method": req.method, "url": route_template}
         with observability.invocation(invocation, handler.__name__, request, req.get_body()):
             try:
-                return handler(Call(req, get_container()))
+                container = get_container()
+                if access == "public":
+                    return handler(PublicCall(req, container, caller_if_any(req, container)))
+                return handler(Call(req, container, authorize(access, req, container)))
             except ServiceUnavailable as error:  # settings refused, JWKS down: 503, never 401 or 500
                 response = problem(error)
                 if error.retry_after:

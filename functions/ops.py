@@ -2,43 +2,45 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from functools import cache
 from typing import Any
 
 import azure.functions as func
 
-from functions.http import OPERATIONS, Call, api, json_response
-from shared.errors import Unauthenticated
+from functions.http import OPERATIONS, ROUTE_PARAM, Operation, PublicCall, api, json_response, route_params
 
 bp = func.Blueprint()
 
 
-@api(bp, "ops_health", "health", "GET")
-def ops_health(call: Call) -> func.HttpResponse:
+@api(bp, "ops_health", "health", "GET", access="public")
+def ops_health(call: PublicCall) -> func.HttpResponse:
     """Health: anyone gets ok/degraded (503); staff also get storage, queues, poison, agent status."""
-    try:
-        caller = call.caller if call.req.headers.get("Authorization") else None
-    except Unauthenticated:
-        caller = None
-    report = call.container.health.report(caller)
+    report = call.container.health.report(call.caller)
     return json_response(report, 200 if report["status"] == "ok" else 503)
 
 
-@api(bp, "ops_openapi", "openapi.json", "GET")
-def ops_openapi(call: Call) -> func.HttpResponse:
+@api(bp, "ops_openapi", "openapi.json", "GET", access="public")
+def ops_openapi(call: PublicCall) -> func.HttpResponse:
     """The OpenAPI 3.1 document of this API, built from the registered functions."""
     return json_response(openapi_document(call.container.settings.app_version))
 
 
 @cache
 def openapi_document(version: str) -> dict[str, Any]:
+    return build_openapi(OPERATIONS, version)
+
+
+def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, Any]:
+    """The document for `operations`: paths, parameters and security from their declarations."""
     paths: dict[str, dict[str, Any]] = {}
-    for op in OPERATIONS:
-        path = "/api/" + op.route.replace(":int}", "}") + "/"
+    for op in operations:
+        path = "/api/" + ROUTE_PARAM.sub(r"{\1}", op.route) + "/"
         operation: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "responses": {}}
-        if "{id}" in path:
+        if params := route_params(op.route):
             operation["parameters"] = [
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}
+                {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+                for name, kind in params.items()
             ]
         if op.query:
             schema = op.query.model_json_schema()
@@ -59,8 +61,12 @@ def openapi_document(version: str) -> dict[str, Any]:
             "description": "Error (RFC 9457)",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
         }
-        if op.name not in ("ops_health", "ops_openapi"):
+        if op.access == "public":  # a token is optional here: it may show staff more
+            operation["security"] = [{}, {"bearer": []}]
+        else:
             operation["security"] = [{"bearer": []}]
+            if op.access != "user":
+                operation["x-required-role"] = op.access
         paths.setdefault(path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",

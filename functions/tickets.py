@@ -41,53 +41,57 @@ class ListQuery(_Query):
     mine: bool = False
 
 
-@api(bp, "tickets_create", "tickets", "POST", body=TicketCreate, status=201, response=Ticket)
+@api(bp, "tickets_create", "tickets", "POST", access="user", body=TicketCreate, status=201, response=Ticket)
 def tickets_create(call: Call) -> func.HttpResponse:
     """POST /api/tickets/"""
-    caller = call.caller
-    ticket, quota = call.container.ticket_service.create_counted(caller, call.body(TicketCreate))
+    ticket, quota = call.container.ticket_service.create_counted(call.caller, call.body(TicketCreate))
     return json_response(ticket, 201, quota.headers() if quota else None)
 
 
 def _list(call: Call) -> func.HttpResponse:
-    caller = call.caller
     q = call.query(ListQuery)
-    page = call.container.ticket_service.list(caller, q.status, q.limit, q.cursor, q.mine)
+    page = call.container.ticket_service.list(call.caller, q.status, q.limit, q.cursor, q.mine)
     return json_response(page)
 
 
-@api(bp, "tickets_list", "tickets", "GET", query=ListQuery, response=Page)
+@api(bp, "tickets_list", "tickets", "GET", access="user", query=ListQuery, response=Page)
 def tickets_list(call: Call) -> func.HttpResponse:
     """GET /api/tickets/"""
     return _list(call)
 
 
-@api(bp, "tickets_list_alias", "tickets/list", "GET", query=ListQuery, response=Page)
+@api(bp, "tickets_list_alias", "tickets/list", "GET", access="user", query=ListQuery, response=Page)
 def tickets_list_alias(call: Call) -> func.HttpResponse:
     """GET /api/tickets/list/"""
     return _list(call)
 
 
-@api(bp, "tickets_get", "tickets/{id:int}", "GET", response=Ticket)
+@api(bp, "tickets_get", "tickets/{id:int}", "GET", access="user", response=Ticket)
 def tickets_get(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/"""
     return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")))
 
 
-@api(bp, "tickets_status", "tickets/{id:int}/status", "POST", body=StatusChange, response=Ticket)
+@api(
+    bp,
+    "tickets_status",
+    "tickets/{id:int}/status",
+    "POST",
+    access="staff",
+    body=StatusChange,
+    response=Ticket,
+)
 def tickets_status(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/status/ (staff)"""
-    caller = call.caller
     change = call.body(StatusChange)
-    ticket = call.container.ticket_service.change_status(caller, call.route_int("id"), change)
+    ticket = call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)
     return json_response(ticket)
 
 
-@api(bp, "tickets_history", "tickets/{id:int}/action-history", "GET", query=HistoryQuery)
+@api(bp, "tickets_history", "tickets/{id:int}/action-history", "GET", access="user", query=HistoryQuery)
 def tickets_history(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/action-history/ — owner or staff, newest first."""
-    caller = call.caller
     q = call.query(HistoryQuery)
     return json_response(
-        call.container.ticket_service.history(caller, call.route_int("id"), q.limit, q.cursor)
+        call.container.ticket_service.history(call.caller, call.route_int("id"), q.limit, q.cursor)
     )

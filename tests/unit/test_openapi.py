@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functions.http import OPERATIONS, Operation
+from functions.ops import build_openapi, openapi_document
 from shared.config import Settings
 from shared.container import Container, use_container
 from tests.unit.http_client import REGISTERED, invoke, payload
@@ -31,3 +33,59 @@ def test_every_http_function_is_documented_with_its_method(settings: Settings) -
     assert "201" in create["responses"] and create["security"] == [{"bearer": []}]
     listing = {p["name"] for p in doc["paths"]["/api/tickets/"]["get"]["parameters"]}
     assert listing == {"status", "limit", "cursor", "mine"}
+
+
+def test_security_follows_each_operations_declared_access() -> None:
+    doc = openapi_document("test")
+    for op in OPERATIONS:
+        path = "/api/" + op.route.replace(":int}", "}") + "/"
+        documented = doc["paths"][path][op.method.lower()]
+        if op.access == "public":  # anyone; a token is optional (health shows staff more)
+            assert documented["security"] == [{}, {"bearer": []}], op.name
+        else:
+            assert documented["security"] == [{"bearer": []}], op.name
+        assert documented.get("x-required-role") == (op.access if op.access in ("staff", "admin") else None)
+    assert doc["paths"]["/api/agent/controls/"]["put"]["x-required-role"] == "admin"
+    assert doc["paths"]["/api/tickets/{id}/status/"]["post"]["x-required-role"] == "staff"
+    assert doc["paths"]["/api/health/"]["get"]["security"] == [{}, {"bearer": []}]
+
+
+def test_path_parameters_take_their_types_from_the_route_template() -> None:
+    declared = [
+        Operation("x_get", "tickets/{id:int}", "GET", "user", "Get", None, None, 200, None),
+        Operation(
+            "x_rollback",
+            "tickets/{id:int}/rollback/{action_id}",
+            "POST",
+            "staff",
+            "Roll back",
+            None,
+            None,
+            200,
+            None,
+        ),
+        Operation("x_open", "things/{slug:alpha}", "GET", "public", "Open", None, None, 200, None),
+    ]
+    paths = build_openapi(declared, "test")["paths"]
+    assert set(paths) == {
+        "/api/tickets/{id}/",
+        "/api/tickets/{id}/rollback/{action_id}/",
+        "/api/things/{slug}/",
+    }
+    rollback = paths["/api/tickets/{id}/rollback/{action_id}/"]["post"]
+    assert rollback["parameters"] == [
+        {"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}},
+        {"name": "action_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    ]
+    assert rollback["security"] == [{"bearer": []}] and rollback["x-required-role"] == "staff"
+    assert paths["/api/things/{slug}/"]["get"]["parameters"][0]["schema"] == {"type": "string"}
+    assert paths["/api/things/{slug}/"]["get"]["security"] == [{}, {"bearer": []}]
+    # The registered routes: every `{id:int}` is an integer, and nothing else is a path parameter.
+    for path, ops in openapi_document("test")["paths"].items():
+        for documented in ops.values():
+            in_path = [p for p in documented.get("parameters", []) if p["in"] == "path"]
+            assert in_path == (
+                [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
+                if "{id}" in path
+                else []
+            )
