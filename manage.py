@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shared.storage.provision import QUEUES
+from shared.storage.names import QUEUES
 
 if TYPE_CHECKING:
     from shared.config import Settings

@@ -12,7 +12,7 @@ from azure.storage.queue import QueueClient
 
 from bench.common import PRINTER, RANSOMWARE, RESET, SECRET, VAGUE
 from shared.auth import mint_token
-from shared.storage.provision import AGENT_QUEUE, poison
+from shared.storage.names import AGENT_QUEUE, poison
 
 THREADS = 16
 POLL_SECONDS = 0.1

@@ -14,7 +14,7 @@ from shared.config import Settings
 from shared.container import Container
 from shared.domain.models import Principal, ProcessMessage, ProcessRequest, TicketCreate
 from shared.storage.clients import StorageClients, round_trips
-from shared.storage.provision import AGENT_QUEUE, QUEUES
+from shared.storage.names import AGENT_QUEUE, QUEUES
 
 SAMPLES = 20
 ALICE = Principal(sub="alice")

@@ -11,7 +11,7 @@ from functions.http import Call, api, json_response
 from functions.queues import queue_worker
 from shared.container import get_container
 from shared.domain.models import AgentControls, CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
-from shared.storage.provision import AGENT_QUEUE, CHECK_QUEUE
+from shared.storage.names import AGENT_QUEUE, CHECK_QUEUE
 
 bp = func.Blueprint()
 

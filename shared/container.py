@@ -36,7 +36,7 @@ from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.throttle import Throttle, window_limit
 from shared.services.tickets import Clock, TicketService
-from shared.storage import provision as names
+from shared.storage import names
 from shared.storage.clients import StorageClients
 from shared.storage.memory import (
     InMemoryActionCaps,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.storage.clients import StorageClients
-from shared.storage.provision import QUEUES, poison
+from shared.storage.names import QUEUES, poison
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from azure.core.exceptions import AzureError
 
 from shared.storage.clients import StorageClients
-from shared.storage.provision import QUEUES, TICKETS, poison
+from shared.storage.names import QUEUES, TICKETS, poison
 
 
 class StorageProbe:

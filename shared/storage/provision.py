@@ -1,4 +1,4 @@
-"""Every table and queue the app uses, created idempotently by the app itself.
+"""Every table and queue the app uses (shared/storage/names.py), created idempotently by the app itself.
 
 The Azure host (and the local host, like Core Tools) creates nothing, so a fresh storage
 account must work: each worker process creates what it needs once, before its first storage
@@ -18,26 +18,9 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError
 
 from shared.errors import StorageUnavailable
 from shared.storage.clients import StorageClients
-
-TICKETS = "tickets"
-TICKET_OWNERS = "ticketowners"
-COUNTERS = "counters"
-RATE_LIMITS = "ratelimits"
-CONTROLS = "controls"
-AGGREGATES = "aggregates"
-NOTIFICATIONS = "notifications"
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, AGGREGATES, NOTIFICATIONS)
-
-AGENT_QUEUE = "agent-actions"
-FOLLOWUP_QUEUE = "followups"
-CHECK_QUEUE = "agent-checks"
-QUEUES = (AGENT_QUEUE, FOLLOWUP_QUEUE, CHECK_QUEUE)
+from shared.storage.names import QUEUES, TABLES, poison
 
 log = logging.getLogger("resolvemeq.storage")
-
-
-def poison(queue: str) -> str:
-    return f"{queue}-poison"
 
 
 def provision(account: str | StorageClients) -> None:

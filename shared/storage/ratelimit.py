@@ -42,6 +42,7 @@ from limits.errors import ConfigurationError
 from limits.storage import Storage
 
 from shared.storage.clients import client_options
+from shared.storage.names import RATE_LIMITS
 
 __all__ = [
     "CONNECTION_STRING_ENV",
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 SCHEME = "azuretables"
-DEFAULT_TABLE = "ratelimits"
+DEFAULT_TABLE = RATE_LIMITS
 CONNECTION_STRING_ENV = "AzureWebJobsStorage"
 ROW_KEY = "c"
 DEFAULT_MAX_RETRIES = 50

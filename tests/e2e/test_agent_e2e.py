@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from shared.domain.rollout import in_rollout
-from shared.storage.provision import AGENT_QUEUE, FOLLOWUP_QUEUE
+from shared.storage.names import AGENT_QUEUE, FOLLOWUP_QUEUE
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.domain.models import RequestRecord
 from shared.storage.keys import request_row, ticket_key
-from shared.storage.provision import AGENT_QUEUE
+from shared.storage.names import AGENT_QUEUE
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 from tests.e2e.test_agent_e2e import RESET, STAFF, history, process, processed

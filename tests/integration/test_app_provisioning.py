@@ -16,7 +16,7 @@ import pytest
 from devhost import azurite
 from shared.container import use_container
 from shared.storage.clients import DEV_KEY, StorageClients, dev_connection_string, round_trips
-from shared.storage.provision import QUEUES, RATE_LIMITS, TABLES, TICKET_OWNERS, TICKETS, poison
+from shared.storage.names import QUEUES, RATE_LIMITS, TABLES, TICKET_OWNERS, TICKETS, poison
 from tests.conftest import SECRET, bearer
 from tests.unit.http_client import invoke, payload
 

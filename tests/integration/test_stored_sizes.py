@@ -29,7 +29,7 @@ from shared.domain.models import (
     TicketCreate,
 )
 from shared.services.tickets import TicketService
-from shared.storage import provision as names
+from shared.storage import names
 from shared.storage.clients import StorageClients
 from shared.storage.keys import TICKET_ROW, history_row, ticket_key
 from shared.storage.memory import InMemoryTicketRepository

@@ -12,7 +12,7 @@ from azure.core.exceptions import ServiceRequestError
 
 from shared.domain.models import ActionType, HistoryEntry, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
-from shared.storage import provision as names
+from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
