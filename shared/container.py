@@ -23,19 +23,20 @@ from shared.config import Settings, get_settings, problems, setting_names
 from shared.domain.decision import Thresholds
 from shared.domain.models import AgentControls, AgentMode
 from shared.errors import ServiceMisconfigured, ServiceUnavailable, StorageUnavailable, ThrottleContended
-from shared.services.agent import (
-    AgentWorker,
+from shared.ports import (
+    ActionCaps,
     Analyser,
-    CheckService,
-    ProcessService,
-    Queues,
+    Clock,
+    ControlsRepository,
+    MessageQueue,
     Telemetry,
-    Timings,
+    TicketRepository,
 )
+from shared.services.agent import AgentWorker, CheckService, ProcessService, Queues, Timings
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.throttle import Throttle, window_limit
-from shared.services.tickets import Clock, TicketService
+from shared.services.tickets import TicketService
 from shared.storage import names
 from shared.storage.clients import StorageClients
 from shared.storage.memory import (
@@ -44,7 +45,6 @@ from shared.storage.memory import (
     InMemoryMessageQueue,
     InMemoryTicketRepository,
 )
-from shared.storage.ports import ActionCaps, ControlsRepository, MessageQueue, TicketRepository
 from shared.storage.probe import StorageProbe
 from shared.storage.provision import Provisioner
 from shared.storage.queues import AzureMessageQueue

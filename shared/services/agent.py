@@ -7,7 +7,7 @@ import math
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from shared.domain import actions
 from shared.domain.decision import Thresholds, confidence_level, decide
@@ -31,28 +31,15 @@ from shared.errors import (
     RequestInProgress,
     StatusLocked,
 )
+from shared.ports import ActionCaps, Analyser, Clock, MessageQueue, Telemetry, TicketRepository
 from shared.services.controls import ControlsService
 from shared.services.throttle import Quota, Throttle
-from shared.services.tickets import Clock
-from shared.storage.ports import ActionCaps, MessageQueue, TicketRepository
 
 log = logging.getLogger("resolvemeq.agent")
 
 INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
 SAVE_ATTEMPTS = 3
 CLAIM_POLL_SECONDS = 30  # a delivery that meets a live claim looks again this often, until it expires
-
-
-class Analyser(Protocol):
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        """SPEC §6 step 1 shape; raises AgentUnavailable."""
-
-
-class Telemetry(Protocol):
-    def action(
-        self, ticket_id: int, action_type: str, confidence: float | None, level: str, outcome: str
-    ) -> None:
-        """An autonomous action (or deferral) was recorded."""
 
 
 @dataclass(frozen=True)

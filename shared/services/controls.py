@@ -8,8 +8,7 @@ from collections.abc import Callable
 
 from shared.domain.models import AgentControls, ControlsUpdate, Principal
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden
-from shared.services.tickets import Clock
-from shared.storage.ports import ControlsRepository
+from shared.ports import Clock, ControlsRepository
 
 CACHE_SECONDS = 5.0  # a change reaches every instance within this, well inside the 10 s promise
 MAX_ATTEMPTS = 10

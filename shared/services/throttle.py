@@ -10,7 +10,7 @@ from limits import parse
 from limits.storage import Storage
 
 from shared.errors import Throttled
-from shared.storage.ports import WindowLimit
+from shared.ports import WindowLimit
 
 
 @dataclass(frozen=True)

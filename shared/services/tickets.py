@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from shared.domain.models import (
@@ -18,11 +16,10 @@ from shared.domain.models import (
     storable,
 )
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
+from shared.ports import Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 from shared.services.throttle import Quota, throttled
 from shared.storage.keys import owner_key
-from shared.storage.ports import QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 
-Clock = Callable[[], datetime]
 MAX_RETRIES = 5
 
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
+from shared.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.keys import history_row, seq_of, ticket_id_of, ticket_key
-from shared.storage.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 
 
 class InMemoryTicketRepository:

@@ -18,6 +18,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
+from shared.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.keys import (
     CREATE_MARKERS,
     TICKET_ROW,
@@ -27,7 +28,6 @@ from shared.storage.keys import (
     request_row,
     ticket_key,
 )
-from shared.storage.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 
 ID_BLOCK_SIZE = 50

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables import TableClient
 
+from shared.ports import ActionCaps
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.memory import InMemoryActionCaps
-from shared.storage.ports import ActionCaps
 from shared.storage.tables import TableActionCaps
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)

@@ -12,10 +12,10 @@ import pytest
 
 from shared.domain.models import AgentControls, AgentMode, ControlsUpdate, Principal
 from shared.errors import ConcurrencyConflict
+from shared.ports import ControlsRepository
 from shared.services.controls import ControlsService
 from shared.storage.clients import StorageClients
 from shared.storage.memory import InMemoryControlsRepository
-from shared.storage.ports import ControlsRepository
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.tables import TableControlsRepository
 

@@ -8,7 +8,7 @@ import pytest
 
 from shared.domain.models import RequestRecord
 from shared.errors import ConcurrencyConflict
-from shared.storage.ports import TicketRepository
+from shared.ports import TicketRepository
 from tests.integration.test_ticket_repository_contract import NOW, new_ticket, repo, user
 
 __all__ = ["repo"]  # the fixture, run on the fake and on Azurite

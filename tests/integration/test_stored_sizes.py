@@ -28,12 +28,12 @@ from shared.domain.models import (
     Ticket,
     TicketCreate,
 )
+from shared.ports import TicketRepository
 from shared.services.tickets import TicketService
 from shared.storage import names
 from shared.storage.clients import StorageClients
 from shared.storage.keys import TICKET_ROW, history_row, ticket_key
 from shared.storage.memory import InMemoryTicketRepository
-from shared.storage.ports import TicketRepository
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, utf16_units
 from tests.conftest import SECRET, bearer
 from tests.integration.test_ticket_repository_contract import table_repo

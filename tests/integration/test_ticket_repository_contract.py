@@ -12,11 +12,11 @@ from azure.core.exceptions import ServiceRequestError
 
 from shared.domain.models import ActionType, HistoryEntry, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
+from shared.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
-from shared.storage.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage.tables import TableIdAllocator, TableTicketRepository
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)

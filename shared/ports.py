@@ -1,13 +1,20 @@
-"""Storage ports. Each has an in-memory fake and a Table/Queue adapter sharing one contract suite."""
+"""Ports: what the services need from the outside, as Protocols.
+
+Storage ports (repositories, caps, queue) each have an in-memory fake and a Table/Queue adapter
+sharing one contract suite; the analyser has the embedded agent and the agent API client; the
+clock and the telemetry are wired in shared/container.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
+
+Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)
@@ -142,3 +149,15 @@ class ControlsRepository(Protocol):
 class MessageQueue(Protocol):
     def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
         """Enqueue a JSON message, invisible for `delay_seconds`."""
+
+
+class Analyser(Protocol):
+    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+        """SPEC §6 step 1 shape; raises AgentUnavailable."""
+
+
+class Telemetry(Protocol):
+    def action(
+        self, ticket_id: int, action_type: str, confidence: float | None, level: str, outcome: str
+    ) -> None:
+        """An autonomous action (or deferral) was recorded."""
