@@ -49,12 +49,10 @@ from shared.storage.probe import StorageProbe
 from shared.storage.provision import Provisioner
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
-from shared.storage.tables import (
-    TableActionCaps,
-    TableControlsRepository,
-    TableIdAllocator,
-    TableTicketRepository,
-)
+from shared.storage.tables.caps import TableActionCaps
+from shared.storage.tables.controls import TableControlsRepository
+from shared.storage.tables.ids import TableIdAllocator
+from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
 QUEUES = Queues(agent=names.AGENT_QUEUE, followups=names.FOLLOWUP_QUEUE, checks=names.CHECK_QUEUE)

@@ -17,7 +17,7 @@ from azure.data.tables import TableClient
 from shared.ports import ActionCaps
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.memory import InMemoryActionCaps
-from shared.storage.tables import TableActionCaps
+from shared.storage.tables.caps import TableActionCaps
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 MakeCaps = Callable[[int, int], ActionCaps]

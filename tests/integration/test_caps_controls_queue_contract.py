@@ -17,7 +17,7 @@ from shared.services.controls import ControlsService
 from shared.storage.clients import StorageClients
 from shared.storage.memory import InMemoryControlsRepository
 from shared.storage.queues import AzureMessageQueue
-from shared.storage.tables import TableControlsRepository
+from shared.storage.tables.controls import TableControlsRepository
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 

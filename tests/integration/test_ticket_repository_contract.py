@@ -17,7 +17,8 @@ from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
-from shared.storage.tables import TableIdAllocator, TableTicketRepository
+from shared.storage.tables.ids import TableIdAllocator
+from shared.storage.tables.tickets import TableTicketRepository
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

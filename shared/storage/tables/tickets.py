@@ -1,22 +1,20 @@
-"""Azure Table Storage adapters of the storage ports (layout in shared/storage/keys.py)."""
+"""Tickets, their history, request records and owner index (TicketRepository) in the tickets and
+ticketowners tables."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 import threading
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
+from shared.domain.models import HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.keys import (
@@ -29,114 +27,10 @@ from shared.storage.keys import (
     ticket_key,
 )
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
+from shared.storage.tables.ids import TableIdAllocator
+from shared.storage.tables.rows import REPLACE, Row, quote, stored_json
 
-ID_BLOCK_SIZE = 50
 CREATE_COUNT_ATTEMPTS = 20
-REPLACE = {"mode": UpdateMode.REPLACE}
-
-
-Row = dict[str, Any]
-
-
-class OptimisticRow:
-    """One counter-like row updated with ETag conditions, remembering the last version
-    it saw so an uncontended update is a single request.
-
-    `change` gets the current properties ({} when absent) and returns the new ones, or
-    None to leave the row as it is. A stale cached copy makes a write fail on the ETag,
-    and the row is read again. A decline on the cached copy is final only where values
-    never go back (`trust_cached_decline`, e.g. an id counter); where they can (a cap
-    slot given back), a decline is confirmed on a fresh read.
-    """
-
-    def __init__(
-        self,
-        table: TableClient,
-        partition: str,
-        row: str,
-        retries: int = 60,
-        trust_cached_decline: bool = True,
-    ) -> None:
-        self._table, self._keys, self._retries = table, (partition, row), retries
-        self._trust_cached_decline = trust_cached_decline
-        self._seen: tuple[Row, str | None] | None = None
-        self._lock = threading.Lock()
-
-    def update(self, change: Callable[[Row], Row | None]) -> tuple[Row, Row | None]:
-        """The properties `change` saw last, and what it wrote (None: it declined)."""
-        for attempt in range(self._retries):
-            with self._lock:
-                seen, cached = self._seen, self._seen is not None
-            if seen is None:
-                seen = self._read()
-            props, etag = seen
-            new = change(dict(props))
-            if new is None:
-                if cached and not self._trust_cached_decline:
-                    with self._lock:
-                        self._seen = None
-                    continue
-                with self._lock:
-                    self._seen = seen
-                return props, None
-            entity = {"PartitionKey": self._keys[0], "RowKey": self._keys[1], **new}
-            try:
-                if etag is None:
-                    meta = self._table.create_entity(entity)
-                else:
-                    meta = self._table.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
-                with self._lock:
-                    self._seen = None
-                time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
-                continue
-            with self._lock:
-                self._seen = (new, meta["etag"])
-            return props, new
-        raise ConcurrencyConflict(f"row {self._keys} stayed contended for {self._retries} attempts")
-
-    def read(self) -> Row:
-        return self._read()[0]
-
-    def _read(self) -> tuple[Row, str | None]:
-        try:
-            entity = self._table.get_entity(*self._keys)
-        except ResourceNotFoundError:
-            return {}, None
-        props = {k: v for k, v in entity.items() if k not in ("PartitionKey", "RowKey")}
-        return props, entity.metadata["etag"]
-
-
-class TableIdAllocator:
-    """Hands out ids from blocks claimed on one ETag-guarded counter row.
-
-    One conditional write claims `block_size` ids for this process, so ids stay unique
-    across instances at ~1/block_size round trips per id. Ids of a crashed instance's
-    unused block are simply skipped.
-    """
-
-    def __init__(
-        self, counters: TableClient, name: str = "ticket-id", block_size: int = ID_BLOCK_SIZE
-    ) -> None:
-        self._row = OptimisticRow(counters, "ids", name)
-        self._block_size = block_size
-        self._lock = threading.Lock()
-        self._next = self._end = 0
-
-    def next_id(self) -> int:
-        with self._lock:
-            if self._next >= self._end:
-                _, claimed = self._row.update(lambda row: {"Next": row.get("Next", 1) + self._block_size})
-                assert claimed is not None
-                self._end = int(claimed["Next"])
-                self._next = self._end - self._block_size
-            self._next += 1
-            return self._next - 1
 
 
 def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
@@ -152,18 +46,13 @@ def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
         "Status": ticket.status.value,
         "Version": ticket.version,
         "Description": ticket.description,
-        "Data": _json(ticket.model_dump(mode="json", exclude={"description", "agent", "resolution"})),
+        "Data": stored_json(ticket.model_dump(mode="json", exclude={"description", "agent", "resolution"})),
     }
     if ticket.agent is not None:
-        entity["Agent"] = _json(storable_json(ticket.agent, AGENT_SUMMARY_UNITS))
+        entity["Agent"] = stored_json(storable_json(ticket.agent, AGENT_SUMMARY_UNITS))
     if ticket.resolution is not None:
-        entity["Resolution"] = _json(ticket.resolution.model_dump(mode="json"))
+        entity["Resolution"] = stored_json(ticket.resolution.model_dump(mode="json"))
     return entity
-
-
-def _json(value: Any) -> str:
-    """Compact JSON as stored: non-ASCII kept as is (an escaped emoji would take 12 units, not 2)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def _to_ticket(entity: dict[str, Any]) -> Ticket:
@@ -193,9 +82,9 @@ def _entry_entity(entry: HistoryEntry) -> dict[str, Any]:
         "PartitionKey": ticket_key(entry.ticket_id),
         "RowKey": history_row(entry.seq),
         "ActionType": entry.action_type.value,
-        "Before": _json(entry.before_state),
-        "After": _json(entry.after_state),
-        "Data": _json({**data, "agent_reasoning": "", "action_params": {}, **free}),
+        "Before": stored_json(entry.before_state),
+        "After": stored_json(entry.after_state),
+        "Data": stored_json({**data, "agent_reasoning": "", "action_params": {}, **free}),
     }
 
 
@@ -218,10 +107,6 @@ def _to_request(entity: Any) -> RequestRecord:
     record = RequestRecord.model_validate_json(entity["Data"])
     record.etag = entity.metadata["etag"]
     return record
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 class TableTicketRepository:
@@ -308,7 +193,7 @@ class TableTicketRepository:
 
     def _taken_places(self, owner: str, window: int) -> set[int]:
         low, high = create_marker_row(window, 0), create_marker_row(window + 1, 0)
-        query = f"PartitionKey eq {_quote(owner)} and RowKey gt {_quote(low)} and RowKey lt {_quote(high)}"
+        query = f"PartitionKey eq {quote(owner)} and RowKey gt {quote(low)} and RowKey lt {quote(high)}"
         rows = self._owners.query_entities(query, select=["RowKey"])
         return {int(row["RowKey"].rsplit("-", 1)[1]) for row in rows}
 
@@ -341,7 +226,7 @@ class TableTicketRepository:
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         key, row = ticket_key(ticket_id), request_row(request_id)
-        query = f"PartitionKey eq {_quote(key)} and (RowKey eq '{TICKET_ROW}' or RowKey eq {_quote(row)})"
+        query = f"PartitionKey eq {quote(key)} and (RowKey eq '{TICKET_ROW}' or RowKey eq {quote(row)})"
         ticket = record = None
         for entity in self._tickets.query_entities(query):
             if entity["RowKey"] == TICKET_ROW:
@@ -390,18 +275,18 @@ class TableTicketRepository:
             raise ConcurrencyConflict(f"request {record.request_id} is no longer ours") from exc
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
-        query = f"PartitionKey eq {_quote(owner_key(owner))} and RowKey lt {_quote(CREATE_MARKERS)}"
+        query = f"PartitionKey eq {quote(owner_key(owner))} and RowKey lt {quote(CREATE_MARKERS)}"
         if cursor:
-            query += f" and RowKey gt {_quote(cursor)}"
+            query += f" and RowKey gt {quote(cursor)}"
         rows = self._owners.query_entities(query, select=["RowKey", "Id"], results_per_page=limit + 1)
         return self._collect(self._read_tickets(rows, limit + 1, owner), status, limit)
 
     def list_all(self, status: Status | None, limit: int, cursor: str | None) -> Page:
         query = f"RowKey eq '{TICKET_ROW}'"
         if status is not None:
-            query += f" and Status eq {_quote(status.value)}"
+            query += f" and Status eq {quote(status.value)}"
         if cursor:
-            query += f" and PartitionKey gt {_quote(cursor)}"
+            query += f" and PartitionKey gt {quote(cursor)}"
         rows = self._tickets.query_entities(query, results_per_page=limit + 1)
         return self._collect((_to_ticket(r) for r in rows), status, limit)
 
@@ -432,7 +317,7 @@ class TableTicketRepository:
     def history(self, ticket_id: int, limit: int, cursor: str | None) -> Page:
         key = ticket_key(ticket_id)
         low = cursor or "h"
-        query = f"PartitionKey eq {_quote(key)} and RowKey gt {_quote(low)} and RowKey lt 'i'"
+        query = f"PartitionKey eq {quote(key)} and RowKey gt {quote(low)} and RowKey lt 'i'"
         entries: list[HistoryEntry] = []
         for row in self._tickets.query_entities(query, results_per_page=limit + 1):
             if len(entries) == limit:
@@ -446,159 +331,3 @@ class TableTicketRepository:
         except ResourceNotFoundError:
             return None
         return _to_entry(row)
-
-
-def _share(total: int, shards: int, index: int) -> int:
-    return total // shards + (1 if index < total % shards else 0)
-
-
-def _tag(holder: str) -> str:
-    return hashlib.sha256(holder.encode()).hexdigest()[:20]
-
-
-class TableActionCaps:
-    """Hourly and daily caps split into shard rows whose budgets sum to the caps.
-
-    Each shard row holds its day count, its per-hour counts and the holders of its slots,
-    and is updated under an ETag, so no shard overshoots its budget and the sum never
-    exceeds a cap, with any number of instances. A holder tries the shards in an order
-    drawn from its own id (spreading the writers, and leading a retry back to the slot its
-    earlier attempt took); holding a slot already takes nothing more. Releasing removes the
-    holder and its counts. Holder lists keep the newest MAX_HOLDERS entries of a day, far
-    more than any request stays retried.
-    """
-
-    MAX_HOLDERS = 800
-
-    def __init__(self, counters: TableClient, per_hour: int, per_day: int, shards: int = 4) -> None:
-        self._table, self._per_hour, self._per_day, self._shards = counters, per_hour, per_day, shards
-        self._rows: dict[tuple[str, int], OptimisticRow] = {}
-        self._lock = threading.Lock()
-
-    def _row(self, day: str, shard: int) -> OptimisticRow:
-        with self._lock:
-            if (day, shard) not in self._rows:
-                self._rows = {k: v for k, v in self._rows.items() if k[0] == day}
-                self._rows[(day, shard)] = OptimisticRow(
-                    self._table, f"caps-{day}", f"shard-{shard}", trust_cached_decline=False
-                )
-            return self._rows[(day, shard)]
-
-    def _order(self, holder: str) -> list[int]:
-        return sorted(range(self._shards), key=lambda s: hashlib.sha256(f"{holder}/{s}".encode()).digest())
-
-    def try_acquire(self, now: datetime, holder: str) -> str | None:
-        day, hour, tag = now.strftime("%Y%m%d"), f"H{now:%H}", _tag(holder)
-        reason = "daily_cap_reached"
-        for shard in self._order(holder):
-            day_budget = _share(self._per_day, self._shards, shard)
-            hour_budget = _share(self._per_hour, self._shards, shard)
-            held = False
-
-            def take(props: Row, day_budget: int = day_budget, hour_budget: int = hour_budget) -> Row | None:
-                nonlocal held
-                holders = _holders(props)
-                held = any(h.partition(":")[0] == tag for h in holders)
-                if held or props.get("Day", 0) >= day_budget or props.get(hour, 0) >= hour_budget:
-                    return None
-                holders = [*holders, f"{tag}:{hour}"][-self.MAX_HOLDERS :]
-                return {
-                    **props,
-                    "Day": props.get("Day", 0) + 1,
-                    hour: props.get(hour, 0) + 1,
-                    "Holders": " ".join(holders),
-                }
-
-            seen, taken = self._row(day, shard).update(take)
-            if taken is not None or held:
-                return None
-            if seen.get("Day", 0) < day_budget:
-                reason = "hourly_cap_reached"
-        return reason
-
-    def release(self, taken_at: datetime, holder: str) -> None:
-        day, tag = taken_at.strftime("%Y%m%d"), _tag(holder)
-        for shard in self._order(holder):
-
-            def give(props: Row) -> Row | None:
-                holders = _holders(props)
-                mine = next((h for h in holders if h.partition(":")[0] == tag), None)
-                if mine is None:
-                    return None
-                hour = mine.partition(":")[2]
-                holders.remove(mine)
-                return {
-                    **props,
-                    "Day": max(0, props.get("Day", 0) - 1),
-                    hour: max(0, props.get(hour, 0) - 1),
-                    "Holders": " ".join(holders),
-                }
-
-            if self._row(day, shard).update(give)[1] is not None:
-                return
-
-    def usage(self, now: datetime) -> tuple[int, int]:
-        day, hour = now.strftime("%Y%m%d"), f"H{now:%H}"
-        rows = [self._row(day, shard).read() for shard in range(self._shards)]
-        return sum(r.get(hour, 0) for r in rows), sum(r.get("Day", 0) for r in rows)
-
-
-def _holders(props: Row) -> list[str]:
-    return str(props.get("Holders", "")).split()
-
-
-CONTROLS_PARTITION = "agent"
-CONTROLS_ROW = "current"
-_AUDIT_TOP = 10**10
-
-
-def audit_row(version: int) -> str:
-    """The audit row of the change that produced `version`; keys count down, newest first."""
-    return f"v{_AUDIT_TOP - version:010d}"
-
-
-class TableControlsRepository:
-    """The agent controls row and, in the same partition, one audit row per change.
-
-    A change commits the controls row and its audit row as one entity-group transaction. The
-    audit row is keyed by the version the change produces and inserted, never overwritten, so
-    a concurrent change that committed that version first makes the whole batch fail: the
-    guard works on Azure and on Azurite, which ignores If-Match inside batches. (Audit rows of
-    releases before versioning live in partition `agent-audit`.)
-    """
-
-    def __init__(self, table: TableClient) -> None:
-        self._table = table
-
-    def get(self) -> AgentControls | None:
-        try:
-            entity = self._table.get_entity(CONTROLS_PARTITION, CONTROLS_ROW)
-        except ResourceNotFoundError:
-            return None
-        controls = AgentControls.model_validate_json(entity["Data"])
-        controls.version = int(entity.get("Version", 0))
-        return controls
-
-    def put(self, controls: AgentControls, audit: dict[str, Any]) -> None:
-        current = {
-            "PartitionKey": CONTROLS_PARTITION,
-            "RowKey": CONTROLS_ROW,
-            "Version": controls.version,
-            "Data": _json(controls.model_dump(mode="json")),
-        }
-        record = {
-            "PartitionKey": CONTROLS_PARTITION,
-            "RowKey": audit_row(controls.version),
-            "Data": _json(audit),  # three reasons at most (its own, before, after): < 20K units
-        }
-        try:
-            self._table.submit_transaction([("upsert", current, REPLACE), ("create", record)])
-        except TableTransactionError as exc:
-            if getattr(exc, "error_code", None) != "EntityAlreadyExists":
-                raise
-            raise ConcurrencyConflict(f"controls version {controls.version} was committed first") from exc
-
-    def audit_trail(self, limit: int) -> list[dict[str, Any]]:
-        query = f"PartitionKey eq '{CONTROLS_PARTITION}' and RowKey gt 'v' and RowKey lt 'w'"
-        rows = self._table.query_entities(query, results_per_page=max(1, min(limit, 1000)))
-        return [json.loads(row["Data"]) for _, row in zip(range(limit), rows, strict=False)]
