@@ -32,7 +32,10 @@ from shared.ports import (
     Telemetry,
     TicketRepository,
 )
-from shared.services.agent import AgentWorker, CheckService, ProcessService, Queues, Timings
+from shared.services.agent import Queues
+from shared.services.agent.checks import CheckService
+from shared.services.agent.process import ProcessService
+from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.throttle import Throttle, window_limit

@@ -9,8 +9,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = ("azure", "sentry_sdk", "functions", "devhost", "shared.storage.tables", "shared.storage.clients")
-INNER = sorted((ROOT / "shared" / "domain").glob("*.py")) + sorted(
-    (ROOT / "shared" / "services").glob("*.py")
+INNER = sorted((ROOT / "shared" / "domain").rglob("*.py")) + sorted(
+    (ROOT / "shared" / "services").rglob("*.py")
 )
 
 
@@ -24,7 +24,7 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("path", INNER, ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", INNER, ids=lambda p: str(p.relative_to(ROOT / "shared")))
 def test_inner_layers_do_not_import_infrastructure(path: Path) -> None:
     bad = {m for m in imported_modules(path) if any(m == f or m.startswith(f + ".") for f in FORBIDDEN)}
     assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"

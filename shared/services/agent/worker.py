@@ -1,10 +1,9 @@
-"""The autonomous agent pipeline: accept a process request, then act on it exactly once."""
+"""The worker side of the agent pipeline: act on one queued request exactly once."""
 
 from __future__ import annotations
 
 import logging
 import math
-import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,38 +14,20 @@ from shared.domain.models import (
     ActionType,
     AgentMode,
     HistoryEntry,
-    Principal,
     ProcessMessage,
-    ProcessRequest,
     RequestRecord,
-    Status,
     Ticket,
 )
 from shared.domain.rollout import in_rollout
-from shared.errors import (
-    AgentUnavailable,
-    ConcurrencyConflict,
-    Forbidden,
-    NotFound,
-    RequestInProgress,
-    StatusLocked,
-)
+from shared.errors import AgentUnavailable, ConcurrencyConflict, RequestInProgress
 from shared.ports import ActionCaps, Analyser, Clock, MessageQueue, Telemetry, TicketRepository
+from shared.services.agent import ACTIONABLE, Queues
 from shared.services.controls import ControlsService
-from shared.services.throttle import Quota, Throttle
 
 log = logging.getLogger("resolvemeq.agent")
 
 INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
-SAVE_ATTEMPTS = 3
 CLAIM_POLL_SECONDS = 30  # a delivery that meets a live claim looks again this often, until it expires
-
-
-@dataclass(frozen=True)
-class Queues:
-    agent: str
-    followups: str
-    checks: str
 
 
 @dataclass(frozen=True)
@@ -55,53 +36,6 @@ class Timings:
     claim_seconds: int = 330
     agent_retry_seconds: int = 30  # first wait after the agent service failed; doubles each time
     agent_retries: int = 3  # then the ticket is deferred to humans
-
-
-SNAPSHOT_LIMIT = 24 * 1024  # bytes of ticket JSON carried in a message (queue messages hold 64 KiB)
-ACTIONABLE = frozenset({Status.NEW, Status.OPEN, Status.PENDING_CLARIFICATION})
-
-
-class ProcessService:
-    """`POST /tickets/{id}/process/`: check, throttle, enqueue. Three storage round trips."""
-
-    def __init__(
-        self, tickets: TicketRepository, queue: MessageQueue, throttle: Throttle, queues: Queues
-    ) -> None:
-        self._tickets, self._queue, self._throttle, self._queues = tickets, queue, throttle, queues
-
-    def request(
-        self, caller: Principal, ticket_id: int, body: ProcessRequest
-    ) -> tuple[dict[str, Any], Quota | None]:
-        """Raises NotFound, Forbidden (a user's force), StatusLocked (a ticket people hold), Throttled."""
-        ticket = self._tickets.get(ticket_id)
-        if ticket is None or not caller.can_see(ticket):
-            raise NotFound(f"Ticket {ticket_id} was not found.")
-        if body.force and not caller.is_staff:
-            raise Forbidden("Only staff can force the agent to process a ticket again.")
-        if ticket.agent_processed and not body.force:
-            return {
-                "ticket_id": ticket_id,
-                "status": "skipped",
-                "detail": "The agent already processed it.",
-            }, None
-        if ticket.status not in ACTIONABLE and not body.force:
-            raise StatusLocked(
-                f"Ticket {ticket_id} is {ticket.status.value}: people are handling it, "
-                "so the agent will not act on it."
-            )
-        quota = self._throttle.hit(caller.sub)
-        message = ProcessMessage(
-            ticket_id=ticket_id,
-            request_id=uuid.uuid4().hex,
-            requested_by=caller.sub,
-            force=body.force,
-            ticket_version=ticket.version,
-        )
-        with_snapshot = message.model_copy(update={"ticket": ticket})
-        if len(with_snapshot.model_dump_json().encode()) <= SNAPSHOT_LIMIT:
-            message = with_snapshot
-        self._queue.send(self._queues.agent, message.model_dump(mode="json"))
-        return {"ticket_id": ticket_id, "request_id": message.request_id, "status": "queued"}, quota
 
 
 @dataclass(frozen=True)
@@ -368,34 +302,3 @@ class AgentWorker:
 
 def _holder(message: ProcessMessage) -> str:
     return f"{message.ticket_id}/{message.request_id}"
-
-
-class CheckService:
-    """The later check of a SCHEDULE_FOLLOWUP: escalate a ticket that is still not resolved."""
-
-    def __init__(self, tickets: TicketRepository, clock: Clock) -> None:
-        self._tickets, self._clock = tickets, clock
-
-    def run(self, ticket_id: int, action_seq: int) -> str:
-        for _ in range(SAVE_ATTEMPTS):
-            ticket = self._tickets.get(ticket_id)
-            if ticket is None:
-                return "missing"
-            if ticket.status != Status.IN_PROGRESS or ticket.version != action_seq:
-                return "not_needed"  # resolved, or a person or the agent moved it on since
-            now = self._clock()
-            analysis = {
-                "analysis": {"severity": "high"},
-                "reasoning": "The scheduled follow-up found it unresolved.",
-            }
-            changed, entry = actions.act(
-                ticket, ActionType.ESCALATE, analysis, now, {"trigger": "followup_check"}
-            )
-            changed.agent = ticket.agent
-            entry.executed_by = actions.SYSTEM
-            try:
-                self._tickets.save(changed, [entry])
-                return "escalated"
-            except ConcurrencyConflict:
-                continue
-        raise ConcurrencyConflict(f"ticket {ticket_id} kept changing during its follow-up check")
