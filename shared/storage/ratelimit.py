@@ -14,6 +14,10 @@ Each rate-limit key is one entity (PartitionKey = SHA-256 of the key, RowKey = `
 ``ExpiresAt`` (epoch seconds). Increments are optimistic read-modify-write cycles guarded by the entity's ETag
 (insert-if-absent for a new key, replace-if-not-modified otherwise), so counts are exact across threads and
 processes. Only the fixed-window strategy is supported (no moving/sliding-window mixins).
+
+The conditional write is the app's one (`write_row`, shared/storage/tables/optimistic.py); the loop around
+it is not `OptimisticRow`'s, because `limits` asks for more: thousands of keys remembered per instance
+(LRU), its own exception type, exponential backoff, a missing table raised at once rather than retried.
 """
 
 from __future__ import annotations
@@ -29,20 +33,19 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.core.exceptions import (
     AzureError,
     HttpResponseError,
     ResourceExistsError,
-    ResourceModifiedError,
     ResourceNotFoundError,
 )
-from azure.data.tables import TableClient, TableEntity, UpdateMode
+from azure.data.tables import TableClient, TableEntity
 from limits.errors import ConfigurationError
 from limits.storage import Storage
 
 from shared.storage.clients import client_options
 from shared.storage.names import RATE_LIMITS
+from shared.storage.tables.optimistic import RACES, write_row
 
 __all__ = [
     "CONNECTION_STRING_ENV",
@@ -226,16 +229,8 @@ class AzureTableStorage(Storage):
                 count, expires_at = window[0] + amount, window[1]
             props = {**entity, "Count": count, "ExpiresAt": float(expires_at)}
             try:
-                if window is None:
-                    meta = client.create_entity(props)
-                else:
-                    meta = client.update_entity(
-                        props,
-                        mode=UpdateMode.REPLACE,
-                        etag=window[2],
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
+                etag = write_row(client, props, None if window is None else window[2])
+            except RACES as exc:
                 if _table_missing(exc):
                     raise  # not a race: the table is gone, and retrying cannot bring it back
                 continue  # created, changed or cleared since we looked: look again
@@ -243,7 +238,7 @@ class AzureTableStorage(Storage):
                 if _status(exc) in (404, 409, 412) and not _table_missing(exc):
                     continue
                 raise
-            self._remember(key, (count, expires_at, meta["etag"]))
+            self._remember(key, (count, expires_at, etag))
             return count
         raise RateLimitContentionError(
             f"rate-limit counter {key!r} in table {self.table_name!r}: "

@@ -1,4 +1,9 @@
-"""The optimistic-row primitive: one row read and rewritten under its ETag."""
+"""The optimistic-row primitive: one row read and rewritten under its ETag.
+
+`write_row` is the conditional write itself; `OptimisticRow` wraps it in the read, change, write
+and retry loop of one row (the id allocator, the caps). The `limits` backend keeps its own loop
+around `write_row` (shared/storage/ratelimit.py says why).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,21 @@ from azure.data.tables import TableClient, UpdateMode
 
 from shared.errors import ConcurrencyConflict
 from shared.storage.tables.rows import Row
+
+RACES = (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError)
+
+
+def write_row(table: TableClient, entity: Row, etag: str | None) -> str:
+    """Insert `entity` when `etag` is None (it was absent when read), else replace it only if it
+    still has `etag`; returns the new ETag. Losing the race raises one of RACES: created, changed
+    or deleted since it was read (or, with ResourceNotFoundError, no table at all)."""
+    if etag is None:
+        meta = table.create_entity(entity)
+    else:
+        meta = table.update_entity(
+            entity, mode=UpdateMode.REPLACE, etag=etag, match_condition=MatchConditions.IfNotModified
+        )
+    return meta["etag"]
 
 
 class OptimisticRow:
@@ -58,22 +78,14 @@ class OptimisticRow:
                 return props, None
             entity = {"PartitionKey": self._keys[0], "RowKey": self._keys[1], **new}
             try:
-                if etag is None:
-                    meta = self._table.create_entity(entity)
-                else:
-                    meta = self._table.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                written = write_row(self._table, entity, etag)
+            except RACES:
                 with self._lock:
                     self._seen = None
                 time.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             with self._lock:
-                self._seen = (new, meta["etag"])
+                self._seen = (new, written)
             return props, new
         raise ConcurrencyConflict(f"row {self._keys} stayed contended for {self._retries} attempts")
 
