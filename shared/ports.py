@@ -1,8 +1,9 @@
 """Ports: what the services need from the outside, as Protocols.
 
 Storage ports (repositories, caps, queue) each have an in-memory fake and a Table/Queue adapter
-sharing one contract suite; the analyser has the embedded agent and the agent API client; the
-clock and the telemetry are wired in shared/container.py.
+sharing one contract suite; the health probe is shared/storage/probe.py; the analyser has the
+embedded agent and the agent API client; the clock and the telemetry are wired in
+shared/container.py.
 """
 
 from __future__ import annotations
@@ -144,6 +145,16 @@ class ControlsRepository(Protocol):
 
     def audit_trail(self, limit: int) -> list[dict[str, Any]]:
         """The newest `limit` audit records, newest first."""
+
+
+class Probe(Protocol):
+    """The storage account as health sees it."""
+
+    def ping(self) -> str | None:
+        """None when storage answers, else what went wrong (no secrets)."""
+
+    def queue_depths(self) -> dict[str, int | None]:
+        """Approximate depth of each queue and poison queue; None where it could not be read."""
 
 
 class MessageQueue(Protocol):

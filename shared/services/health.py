@@ -8,17 +8,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from shared.domain.models import AgentControls, Principal
+from shared.ports import Probe
 
 PUBLIC_CACHE_SECONDS = 5.0  # anyone may call /health/: at most one storage ping per instance per this
 
 
-class Probe(Protocol):
-    def ping(self) -> str | None: ...
-
-    def queue_depths(self) -> dict[str, int | None]: ...
-
-
 class Controls(Protocol):
+    """What health reads of ControlsService (another service, so not a port)."""
+
     def current(self) -> AgentControls: ...
 
 

@@ -1,1 +1,2 @@
-"""Storage ports (Protocols), in-memory fakes, and Azure Table/Queue adapters."""
+"""Adapters of the storage ports (shared/ports.py): in-memory fakes, Azure Table/Queue adapters,
+the `limits` backend; table and queue names and their provisioning."""
