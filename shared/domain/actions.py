@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.domain.clarification import CLARIFYING_QUESTIONS
 from shared.domain.models import ActionType, HistoryEntry, Priority, Resolution, Status, Ticket
 
 AUTONOMOUS = frozenset(
@@ -19,13 +20,6 @@ AUTONOMOUS = frozenset(
 AGENT = "autonomous_agent"
 SYSTEM = "system"
 DEFAULT_TEAM = "service-desk"
-
-CLARIFYING_QUESTIONS = [
-    "What exactly happens, and what error message (if any) do you see?",
-    "Which device, application or system is affected?",
-    "When did it start, and did anything change just before?",
-    "Is anyone else affected?",
-]
 
 
 def agent_summary(analysis: dict[str, Any], action: ActionType, now: datetime) -> dict[str, Any]:
@@ -60,7 +54,7 @@ def _changes(action: ActionType, analysis: dict[str, Any]) -> tuple[dict[str, An
     if action == ActionType.ASSIGN_TO_TEAM:
         return {"status": Status.ASSIGNED, "assigned_team": team}, {"team": team}
     if action == ActionType.REQUEST_CLARIFICATION:
-        questions = analysis.get("questions") or CLARIFYING_QUESTIONS
+        questions = analysis.get("questions") or list(CLARIFYING_QUESTIONS)
         return {"status": Status.PENDING_CLARIFICATION}, {"questions": questions}
     if action == ActionType.SCHEDULE_FOLLOWUP:
         return {"status": Status.IN_PROGRESS}, {"solution": solution}
