@@ -25,6 +25,8 @@ from itertools import pairwise, product
 from pathlib import Path
 from typing import Any
 
+from shared.domain.clarification import CLARIFYING_QUESTIONS
+
 AGENT_KIND = "embedded"
 # Kept equal to the "version" of knowledge_base.json (a unit test checks it), so that
 # importing this module reads no file.
@@ -490,7 +492,7 @@ class EmbeddedAgent:
                 "complexity": "medium",
             },
             "solution": {
-                "steps": list(_CLARIFYING_QUESTIONS),
+                "steps": list(CLARIFYING_QUESTIONS),
                 "estimated_time": "unknown",
                 "success_probability": 0.0,
             },
@@ -501,8 +503,3 @@ class EmbeddedAgent:
 
 _ACTIONS = {"fix": "auto_resolve", "service_request": "assign_to_team", "incident": "escalate"}
 _KIND_WORDS = {"fix": "a known problem", "service_request": "a service request", "incident": "an incident"}
-_CLARIFYING_QUESTIONS = (
-    "Which device, application or service is affected?",
-    "What exactly happens? Please copy the exact error message or attach a screenshot.",
-    "When did it start, and does it affect only you or colleagues too?",
-)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.domain.clarification import CLARIFYING_QUESTIONS
 from shared.domain.models import ActionType, HistoryEntry, Priority, Resolution, Status, Ticket
 
 AUTONOMOUS = frozenset(
@@ -19,13 +20,6 @@ AUTONOMOUS = frozenset(
 AGENT = "autonomous_agent"
 SYSTEM = "system"
 DEFAULT_TEAM = "service-desk"
-
-CLARIFYING_QUESTIONS = [
-    "What exactly happens, and what error message (if any) do you see?",
-    "Which device, application or system is affected?",
-    "When did it start, and did anything change just before?",
-    "Is anyone else affected?",
-]
 
 
 def agent_summary(analysis: dict[str, Any], action: ActionType, now: datetime) -> dict[str, Any]:
@@ -60,7 +54,7 @@ def _changes(action: ActionType, analysis: dict[str, Any]) -> tuple[dict[str, An
     if action == ActionType.ASSIGN_TO_TEAM:
         return {"status": Status.ASSIGNED, "assigned_team": team}, {"team": team}
     if action == ActionType.REQUEST_CLARIFICATION:
-        questions = analysis.get("questions") or CLARIFYING_QUESTIONS
+        questions = analysis.get("questions") or list(CLARIFYING_QUESTIONS)
         return {"status": Status.PENDING_CLARIFICATION}, {"questions": questions}
     if action == ActionType.SCHEDULE_FOLLOWUP:
         return {"status": Status.IN_PROGRESS}, {"solution": solution}
@@ -76,16 +70,10 @@ def act(
 ) -> tuple[Ticket, HistoryEntry]:
     """Apply an autonomous action: the changed ticket and its history entry."""
     updates, params = _changes(action, analysis)
-    changed = ticket.model_copy(
-        update={
-            **updates,
-            "agent": agent_summary(analysis, action, now),
-            "agent_processed": True,
-            "updated_at": now,
-            "version": ticket.version + 1,
-        }
+    changes = {**updates, "agent": agent_summary(analysis, action, now), "agent_processed": True}
+    return ticket.advance(
+        action, AGENT, now, changes, params={**params, **provenance}, reversible=True, **_judgement(analysis)
     )
-    return changed, _entry(ticket, changed, action, AGENT, analysis, {**params, **provenance}, now, True)
 
 
 def defer(
@@ -97,48 +85,55 @@ def defer(
     provenance: dict[str, Any],
 ) -> tuple[Ticket, HistoryEntry]:
     """No autonomous change: the ticket goes to the human queue, saying why."""
-    updates: dict[str, Any] = {
-        "status": Status.OPEN,
-        "agent_processed": True,
-        "updated_at": now,
-        "version": ticket.version + 1,
-    }
+    changes: dict[str, Any] = {"status": Status.OPEN, "agent_processed": True}
     if analysis is not None and decided is not None:
-        updates["agent"] = agent_summary(analysis, decided, now)
-    changed = ticket.model_copy(update=updates)
+        changes["agent"] = agent_summary(analysis, decided, now)
     params = {"reason": reason, "decided_action": decided.value if decided else None, **provenance}
-    return changed, _entry(ticket, changed, ActionType.DEFER_TO_HUMAN, SYSTEM, analysis, params, now, False)
+    return ticket.advance(
+        ActionType.DEFER_TO_HUMAN, SYSTEM, now, changes, params=params, **_judgement(analysis)
+    )
 
 
 def shadow(
     ticket: Ticket, decided: ActionType, analysis: dict[str, Any], now: datetime, provenance: dict[str, Any]
 ) -> tuple[Ticket, HistoryEntry]:
     """Shadow mode: record what the agent would have done; the ticket itself stays as it is."""
-    changed = ticket.model_copy(update={"version": ticket.version + 1})
     params = {"would_do": decided.value, **provenance}
-    return changed, _entry(ticket, changed, ActionType.SHADOW_DECISION, AGENT, analysis, params, now, False)
-
-
-def _entry(
-    before: Ticket,
-    after: Ticket,
-    action: ActionType,
-    by: str,
-    analysis: dict[str, Any] | None,
-    params: dict[str, Any],
-    now: datetime,
-    reversible: bool,
-) -> HistoryEntry:
-    return HistoryEntry(
-        ticket_id=before.id,
-        seq=after.version,
-        action_type=action,
-        executed_at=now,
-        executed_by=by,
-        confidence_score=(analysis or {}).get("confidence"),
-        agent_reasoning=(analysis or {}).get("reasoning", ""),
-        action_params=params,
-        before_state=before.state(),
-        after_state=after.state(),
-        rollback_possible=reversible,
+    return ticket.advance(
+        ActionType.SHADOW_DECISION, AGENT, now, params=params, touch=False, **_judgement(analysis)
     )
+
+
+FOLLOWUP_UNRESOLVED = {
+    "analysis": {"severity": "high"},
+    "reasoning": "The scheduled follow-up found it unresolved.",
+}
+
+
+def followup_due(ticket: Ticket, action_seq: int) -> bool:
+    """A scheduled follow-up still applies: the ticket is exactly as that SCHEDULE_FOLLOWUP left it.
+    Resolved, or moved on since by a person or the agent, it needs nothing more."""
+    return ticket.status == Status.IN_PROGRESS and ticket.version == action_seq
+
+
+def escalate_unresolved(ticket: Ticket, now: datetime) -> tuple[Ticket, HistoryEntry]:
+    """The follow-up check's escalation: done by the system, not the agent, so the ticket keeps the
+    agent's last analysis (`agent`) and the entry says who acted."""
+    updates, params = _changes(ActionType.ESCALATE, FOLLOWUP_UNRESOLVED)
+    return ticket.advance(
+        ActionType.ESCALATE,
+        SYSTEM,
+        now,
+        {**updates, "agent_processed": True},
+        params={**params, "trigger": "followup_check"},
+        reversible=True,
+        **_judgement(FOLLOWUP_UNRESOLVED),
+    )
+
+
+def _judgement(analysis: dict[str, Any] | None) -> dict[str, Any]:
+    """What a history entry keeps of the analysis behind it: its confidence and reasoning."""
+    return {
+        "confidence": (analysis or {}).get("confidence"),
+        "reasoning": (analysis or {}).get("reasoning", ""),
+    }

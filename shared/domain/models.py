@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any
@@ -154,6 +155,44 @@ class Ticket(BaseModel):
         return self.model_dump(
             mode="json", include={"status", "assigned_team", "priority", "agent_processed", "resolution"}
         )
+
+    def advance(
+        self,
+        action: ActionType,
+        by: str,
+        now: datetime,
+        changes: Mapping[str, Any] | None = None,
+        *,
+        params: Mapping[str, Any] | None = None,
+        reasoning: str = "",
+        confidence: float | None = None,
+        reversible: bool = False,
+        touch: bool = True,
+    ) -> tuple[Ticket, HistoryEntry]:
+        """The one way a ticket changes: the next version and the history entry recording it.
+
+        The entry's `seq` is the new version and it holds the state before and after, so every
+        change is counted once and can be shown or rolled back. `touch=False` keeps `updated_at`
+        (a shadow decision records a version but changes nothing a person would see).
+        """
+        update = {**(changes or {}), "version": self.version + 1}
+        if touch:
+            update["updated_at"] = now
+        changed = self.model_copy(update=update)
+        entry = HistoryEntry(
+            ticket_id=self.id,
+            seq=changed.version,
+            action_type=action,
+            executed_at=now,
+            executed_by=by,
+            confidence_score=confidence,
+            agent_reasoning=reasoning,
+            action_params=dict(params or {}),
+            before_state=self.state(),
+            after_state=changed.state(),
+            rollback_possible=reversible,
+        )
+        return changed, entry
 
 
 class HistoryEntry(BaseModel):

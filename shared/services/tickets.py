@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.domain import changes
 from shared.domain.models import (
-    ActionType,
     HistoryEntry,
     Page,
     Principal,
@@ -96,24 +96,7 @@ class TicketService:
             raise Forbidden("Only staff can change a ticket's status.")
         for _ in range(MAX_RETRIES):
             ticket = self.get(caller, ticket_id)
-            before = ticket.state()
-            updates = {"status": change.status, "updated_at": self.clock(), "version": ticket.version + 1}
-            if change.assigned_team is not None:
-                updates["assigned_team"] = change.assigned_team
-            if change.priority is not None:
-                updates["priority"] = change.priority
-            changed = ticket.model_copy(update=updates)
-            entry = HistoryEntry(
-                ticket_id=ticket.id,
-                seq=changed.version,
-                action_type=ActionType.STATUS_CHANGE,
-                executed_at=changed.updated_at,
-                executed_by=caller.sub,
-                agent_reasoning=change.reason,
-                action_params=change.model_dump(mode="json", exclude_none=True),
-                before_state=before,
-                after_state=changed.state(),
-            )
+            changed, entry = changes.change_status(ticket, change, caller.sub, self.clock())
             try:
                 self.tickets.save(changed, [entry])
                 return changed

@@ -4,7 +4,6 @@ unresolved escalates it."""
 from __future__ import annotations
 
 from shared.domain import actions
-from shared.domain.models import ActionType, Status
 from shared.errors import ConcurrencyConflict
 from shared.ports import Clock, TicketRepository
 
@@ -22,18 +21,9 @@ class CheckService:
             ticket = self._tickets.get(ticket_id)
             if ticket is None:
                 return "missing"
-            if ticket.status != Status.IN_PROGRESS or ticket.version != action_seq:
+            if not actions.followup_due(ticket, action_seq):
                 return "not_needed"  # resolved, or a person or the agent moved it on since
-            now = self._clock()
-            analysis = {
-                "analysis": {"severity": "high"},
-                "reasoning": "The scheduled follow-up found it unresolved.",
-            }
-            changed, entry = actions.act(
-                ticket, ActionType.ESCALATE, analysis, now, {"trigger": "followup_check"}
-            )
-            changed.agent = ticket.agent
-            entry.executed_by = actions.SYSTEM
+            changed, entry = actions.escalate_unresolved(ticket, self._clock())
             try:
                 self._tickets.save(changed, [entry])
                 return "escalated"
