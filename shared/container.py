@@ -29,6 +29,7 @@ from shared.ports import (
     Clock,
     ControlsRepository,
     MessageQueue,
+    RequestLedger,
     Telemetry,
     TicketRepository,
 )
@@ -38,6 +39,7 @@ from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
+from shared.services.ledger import Once
 from shared.services.throttle import Throttle, window_limit
 from shared.services.tickets import TicketService
 from shared.storage import names
@@ -46,6 +48,7 @@ from shared.storage.memory import (
     InMemoryActionCaps,
     InMemoryControlsRepository,
     InMemoryMessageQueue,
+    InMemoryRequestLedger,
     InMemoryTicketRepository,
 )
 from shared.storage.probe import StorageProbe
@@ -55,6 +58,7 @@ from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
 from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
+from shared.storage.tables.ledger import TableRequestLedger
 from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
@@ -94,6 +98,7 @@ def rate_limit_storage(settings: Settings, clients: StorageClients | None = None
 class Container:
     settings: Settings
     tickets: TicketRepository
+    ledger: RequestLedger  # the request records `tickets.save` commits with a change: the same storage
     caps: ActionCaps
     controls_repo: ControlsRepository
     queue: MessageQueue
@@ -120,6 +125,7 @@ class Container:
         self.process_service = ProcessService(self.tickets, self.queue, throttle, QUEUES)
         self.agent_worker = AgentWorker(
             self.tickets,
+            Once(self.ledger, self.clock, s.agent_claim_seconds),
             self.caps,
             self.controls,
             self.queue,
@@ -127,7 +133,7 @@ class Container:
             Thresholds(s.confidence_high, s.confidence_medium, s.success_prob_auto_resolve),
             self.clock,
             QUEUES,
-            Timings(s.followup_delay_seconds, s.agent_claim_seconds, s.agent_retry_seconds),
+            Timings(s.followup_delay_seconds, s.agent_retry_seconds),
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)
@@ -150,6 +156,7 @@ class Container:
         return cls(
             settings=settings,
             tickets=tickets,
+            ledger=TableRequestLedger(storage.table(names.TICKETS)),
             caps=TableActionCaps(
                 storage.table(names.COUNTERS), settings.max_actions_per_hour, settings.max_actions_per_day
             ),
@@ -170,7 +177,10 @@ class Container:
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
         }
-        return cls(settings=settings, clock=clock, **{**parts, **overrides})
+        parts.update(overrides)
+        if "ledger" not in parts:  # the one the repository's `save` writes to
+            parts["ledger"] = getattr(parts["tickets"], "ledger", None) or InMemoryRequestLedger()
+        return cls(settings=settings, clock=clock, **parts)
 
 
 _container: Container | None = None

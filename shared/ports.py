@@ -51,7 +51,8 @@ class QuotaExceeded(Exception):
 
 
 class TicketRepository(Protocol):
-    """Tickets and everything in their partition: history entries and request records.
+    """Tickets and everything in their partition: history entries, and the RequestLedger's records
+    of the requests that change them, which `save` commits with the change.
 
     Every change commits atomically through `save` with exactly one new history entry,
     whose `seq` is the ticket's new version: that entry is inserted, never overwritten,
@@ -79,19 +80,7 @@ class TicketRepository(Protocol):
         Raises ConcurrencyConflict."""
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
-        """The ticket and the idempotency record of one request, in one read."""
-
-    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> str:
-        """Insert an INPROGRESS record, or take over `expired` (a killed worker's) if unchanged;
-        returns the claim's ETag. Raises ConcurrencyConflict when another worker holds it."""
-
-    def release_request(self, ticket_id: int, request_id: str, etag: str) -> None:
-        """Delete our INPROGRESS record so a retry can run; a record that changed since
-        (taken over, or completed) is left alone."""
-
-    def complete_request(self, ticket_id: int, record: RequestRecord, etag: str) -> None:
-        """Replace our INPROGRESS record with `record` (a request that changed nothing);
-        raises ConcurrencyConflict when the record is no longer ours."""
+        """The ticket and the ledger record of one request, in one read."""
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         """The owner's tickets, newest first, reading only the owner's index partition."""
@@ -103,6 +92,33 @@ class TicketRepository(Protocol):
         """History entries of one ticket, newest first."""
 
     def get_entry(self, ticket_id: int, seq: int) -> HistoryEntry | None: ...
+
+
+class RequestLedger(Protocol):
+    """The idempotency ledger: one record per request, under the `scope` its effect changes (the
+    ticket id). A request is claimed INPROGRESS (insert-if-absent, with an expiry), then either
+    completed with its effect (the effect's own transaction writes the COMPLETED record:
+    TicketRepository.save(..., request=...), which is why the records live in the ticket's
+    partition), completed without one (`complete`), or released on failure (`release`).
+    Every write after the claim is conditional on the claim's ETag, so a claim that expired
+    and was taken over by a redelivery can no longer be completed or released by its old holder.
+    The protocol on top is shared/services/ledger.py.
+    """
+
+    def get(self, scope: int, request_id: str) -> RequestRecord | None:
+        """The request's record with its `etag`; None when there is none."""
+
+    def claim(self, scope: int, record: RequestRecord, expired: RequestRecord | None) -> str:
+        """Insert an INPROGRESS record, or take over `expired` (a killed worker's) if unchanged;
+        returns the claim's ETag. Raises ConcurrencyConflict when another worker holds it."""
+
+    def complete(self, scope: int, record: RequestRecord, etag: str) -> None:
+        """Replace our INPROGRESS record with `record` (a request that changed nothing);
+        raises ConcurrencyConflict when the record is no longer ours."""
+
+    def release(self, scope: int, request_id: str, etag: str) -> None:
+        """Delete our INPROGRESS record so a retry can run; a record that changed since
+        (taken over, or completed) is left alone."""
 
 
 def new_entry(ticket: Ticket, entries: Sequence[HistoryEntry]) -> HistoryEntry:

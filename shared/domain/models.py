@@ -289,13 +289,20 @@ class CheckMessage(BaseModel):
     action_seq: int
 
 
+class RecordStatus(StrEnum):
+    """Where a request stands in the idempotency ledger."""
+
+    INPROGRESS = "INPROGRESS"  # claimed by a worker until `expires_at`
+    COMPLETED = "COMPLETED"  # done, with its effect (if any) committed
+
+
 class RequestRecord(BaseModel):
-    """Idempotency record of one process request, kept in the ticket's partition."""
+    """Idempotency record of one request in the ledger, kept in the partition of what it changes."""
 
     request_id: str
-    status: str  # INPROGRESS | COMPLETED
+    status: RecordStatus
     expires_at: datetime | None = None
-    action_type: str | None = None  # the change committed; None when the request changed nothing
+    action_type: ActionType | None = None  # the change committed; None when the request changed nothing
     ticket_version: int | None = None  # the version that change produced
     outcome: str | None = None
     etag: str | None = Field(default=None, exclude=True)

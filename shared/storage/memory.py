@@ -14,14 +14,54 @@ from shared.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.keys import history_row, seq_of, ticket_id_of, ticket_key
 
 
-class InMemoryTicketRepository:
+class InMemoryRequestLedger:
+    """The ledger's records; the InMemoryTicketRepository built on it shares its lock, so that its
+    `save` writes the COMPLETED record atomically with the ticket change, like the Table adapter."""
+
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self.lock = threading.RLock()
+        self._records: dict[tuple[int, str], RequestRecord] = {}
+        self._etags = itertools.count(1)
+
+    def get(self, scope: int, request_id: str) -> RequestRecord | None:
+        with self.lock:
+            record = self._records.get((scope, request_id))
+            return record.model_copy() if record else None
+
+    def put(self, scope: int, record: RequestRecord) -> str:
+        with self.lock:
+            etag = str(next(self._etags))
+            self._records[(scope, record.request_id)] = record.model_copy(update={"etag": etag})
+            return etag
+
+    def claim(self, scope: int, record: RequestRecord, expired: RequestRecord | None) -> str:
+        with self.lock:
+            current = self._records.get((scope, record.request_id))
+            if current is not None and (expired is None or current.etag != expired.etag):
+                raise ConcurrencyConflict(f"request {record.request_id} is held")
+            return self.put(scope, record)
+
+    def complete(self, scope: int, record: RequestRecord, etag: str) -> None:
+        with self.lock:
+            current = self._records.get((scope, record.request_id))
+            if current is None or current.etag != etag:
+                raise ConcurrencyConflict(f"request {record.request_id} is no longer ours")
+            self.put(scope, record)
+
+    def release(self, scope: int, request_id: str, etag: str) -> None:
+        with self.lock:
+            current = self._records.get((scope, request_id))
+            if current is not None and current.etag == etag:
+                del self._records[(scope, request_id)]
+
+
+class InMemoryTicketRepository:
+    def __init__(self, ledger: InMemoryRequestLedger | None = None) -> None:
+        self.ledger = ledger or InMemoryRequestLedger()
+        self._lock = self.ledger.lock
         self._ids = itertools.count(1)
         self._tickets: dict[int, Ticket] = {}
         self._entries: dict[int, dict[int, HistoryEntry]] = {}
-        self._requests: dict[tuple[int, str], RequestRecord] = {}
-        self._etags = itertools.count(1)
         self._creates: dict[tuple[str, int], int] = {}
 
     def next_id(self) -> int:
@@ -61,40 +101,12 @@ class InMemoryTicketRepository:
             for entry in entries:
                 self._entries[ticket.id][entry.seq] = entry.model_copy(deep=True)
             if request is not None:
-                self._put_request(ticket.id, request)
-
-    def _put_request(self, ticket_id: int, record: RequestRecord) -> str:
-        etag = str(next(self._etags))
-        self._requests[(ticket_id, record.request_id)] = record.model_copy(update={"etag": etag})
-        return etag
+                self.ledger.put(ticket.id, request)
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         with self._lock:
             ticket = self._tickets.get(ticket_id)
-            record = self._requests.get((ticket_id, request_id))
-            return (ticket.model_copy(deep=True) if ticket else None), (
-                record.model_copy() if record else None
-            )
-
-    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> str:
-        with self._lock:
-            current = self._requests.get((ticket_id, record.request_id))
-            if current is not None and (expired is None or current.etag != expired.etag):
-                raise ConcurrencyConflict(f"request {record.request_id} is held")
-            return self._put_request(ticket_id, record)
-
-    def release_request(self, ticket_id: int, request_id: str, etag: str) -> None:
-        with self._lock:
-            current = self._requests.get((ticket_id, request_id))
-            if current is not None and current.etag == etag:
-                del self._requests[(ticket_id, request_id)]
-
-    def complete_request(self, ticket_id: int, record: RequestRecord, etag: str) -> None:
-        with self._lock:
-            current = self._requests.get((ticket_id, record.request_id))
-            if current is None or current.etag != etag:
-                raise ConcurrencyConflict(f"request {record.request_id} is no longer ours")
-            self._put_request(ticket_id, record)
+            return (ticket.model_copy(deep=True) if ticket else None), self.ledger.get(ticket_id, request_id)
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         return self._page(lambda t: t.user == owner and (status is None or t.status == status), limit, cursor)

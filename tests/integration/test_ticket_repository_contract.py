@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from azure.core.exceptions import ServiceRequestError
 
-from shared.domain.models import ActionType, HistoryEntry, RequestRecord, Status, Ticket
+from shared.domain.models import ActionType, HistoryEntry, Status, Ticket
 from shared.errors import ConcurrencyConflict
 from shared.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage import names
@@ -131,44 +131,6 @@ def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketReposit
         wins = list(pool.map(attempt, range(8)))
     assert wins.count(True) == 1
     assert repo.get(ticket.id).issue_type == f"w{wins.index(True)}"  # type: ignore[union-attr]
-
-
-def test_a_request_is_claimed_by_one_worker_and_completed_with_the_change(repo: TicketRepository) -> None:
-    ticket = new_ticket(repo, user())
-    claim = RequestRecord(request_id="abc123", status="INPROGRESS", expires_at=NOW)
-    assert repo.get_with_request(ticket.id, "abc123") == (ticket, None)
-    repo.claim_request(ticket.id, claim, None)
-    with pytest.raises(ConcurrencyConflict):
-        repo.claim_request(ticket.id, claim, None)
-    _, held = repo.get_with_request(ticket.id, "abc123")
-    assert held is not None and held.status == "INPROGRESS" and held.etag
-    done = claim.model_copy(update={"status": "COMPLETED", "action_type": "ESCALATE"})
-    repo.save(ticket.model_copy(update={"version": 2}), [entry(ticket, 2)], request=done)
-    again, record = repo.get_with_request(ticket.id, "abc123")
-    assert again.version == 2 and record.status == "COMPLETED"  # type: ignore[union-attr]
-    with pytest.raises(ConcurrencyConflict):  # the expired copy we hold is no longer current
-        repo.claim_request(ticket.id, claim, held)
-
-
-def test_an_expired_claim_is_taken_over_once_and_a_released_one_is_free(repo: TicketRepository) -> None:
-    ticket = new_ticket(repo, user())
-    claim = RequestRecord(request_id="r1", status="INPROGRESS", expires_at=NOW)
-    first = repo.claim_request(ticket.id, claim, None)
-    _, expired = repo.get_with_request(ticket.id, "r1")
-    assert expired is not None and expired.etag == first
-    winners = []
-    for _ in range(2):
-        try:
-            winners.append(repo.claim_request(ticket.id, claim, expired))
-        except ConcurrencyConflict:
-            pass
-    assert len(winners) == 1
-    repo.release_request(ticket.id, "r1", first)  # no longer ours: left alone
-    assert repo.get_with_request(ticket.id, "r1")[1] is not None
-    repo.release_request(ticket.id, "r1", winners[0])
-    repo.release_request(ticket.id, "r1", winners[0])  # idempotent
-    assert repo.get_with_request(ticket.id, "r1")[1] is None
-    repo.claim_request(ticket.id, claim, None)
 
 
 def test_owner_listing_is_newest_first_paged_and_filtered(repo: TicketRepository) -> None:

@@ -175,7 +175,7 @@ def test_a_live_claim_puts_the_delivery_back_until_the_claim_expires(c: Containe
     from shared.domain.models import RequestRecord
 
     held = RequestRecord(request_id="req1", status="INPROGRESS", expires_at=clock.now + timedelta(seconds=50))
-    c.tickets.claim_request(tid, held, None)
+    c.ledger.claim(tid, held, None)
     current, delays = message(tid), []
     while (outcome := c.agent_worker.execute(current)) == "waiting":  # no exception: no dequeue burnt
         queue, again, delay = c.queue.sent[-1]  # type: ignore[attr-defined]
@@ -203,7 +203,7 @@ def test_a_killed_workers_claim_expires_and_is_taken_over(c: Container, clock: C
     dead = RequestRecord(
         request_id="req1", status="INPROGRESS", expires_at=clock.now + timedelta(seconds=120)
     )
-    c.tickets.claim_request(tid, dead, None)
+    c.ledger.claim(tid, dead, None)
     clock.now += timedelta(seconds=121)
     assert c.agent_worker.execute(message(tid)) == "AUTO_RESOLVE"
     assert len(history(c, tid)) == 1

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from shared.domain import actions
@@ -15,32 +15,38 @@ from shared.domain.models import (
     AgentMode,
     HistoryEntry,
     ProcessMessage,
-    RequestRecord,
+    RecordStatus,
     Ticket,
 )
 from shared.domain.rollout import in_rollout
-from shared.errors import AgentUnavailable, ConcurrencyConflict, RequestInProgress
+from shared.errors import AgentUnavailable, ConcurrencyConflict
 from shared.ports import ActionCaps, Analyser, Clock, MessageQueue, Telemetry, TicketRepository
 from shared.services.agent import ACTIONABLE, Queues
 from shared.services.controls import ControlsService
+from shared.services.ledger import ClaimOutcome, Once
 
 log = logging.getLogger("resolvemeq.agent")
 
-INPROGRESS, COMPLETED = "INPROGRESS", "COMPLETED"
 CLAIM_POLL_SECONDS = 30  # a delivery that meets a live claim looks again this often, until it expires
+
+
+class Outcome(StrEnum):
+    """What `execute` returns when it commits no action (an action returns its type, or
+    `deferred:<reason>`, or `shadow`)."""
+
+    SUPERSEDED = "superseded"  # the ticket changed since the request: left alone
+    SKIPPED = "skipped"  # the agent already processed it (or this version's shadow decision)
+    DUPLICATE = "duplicate"  # a redelivery of a completed request
+    WAITING = "waiting"  # put back until another worker's live claim expires
+    RETRYING = "retrying"  # the agent service is down; tried again later
+    MISSING = "missing"  # the ticket does not exist
 
 
 @dataclass(frozen=True)
 class Timings:
     followup_delay_seconds: int
-    claim_seconds: int = 330
     agent_retry_seconds: int = 30  # first wait after the agent service failed; doubles each time
     agent_retries: int = 3  # then the ticket is deferred to humans
-
-
-@dataclass(frozen=True)
-class Claimed:
-    etag: str
 
 
 @dataclass(frozen=True)
@@ -56,13 +62,14 @@ class Decision:
 class AgentWorker:
     """Acts on one queued request: analyse → decide → gate → one atomic commit → follow-up.
 
-    Delivery is at-least-once. The request's record makes the effect happen once: it is
-    claimed INPROGRESS (insert-if-absent; a killed worker's claim expires and is taken
-    over), and turns COMPLETED inside the same transaction as the ticket change, so a
-    ticket is never half-changed and a redelivered message finds the work done. A claim
-    lives AGENT_CLAIM_SECONDS, longer than the host's functionTimeout, so a live claim
-    means its worker may still be running; a delivery that finds one is put back on the
-    queue, invisible until the claim expires, rather than burning its dequeue count.
+    Delivery is at-least-once. The request's record in the ledger (shared/services/ledger.py)
+    makes the effect happen once: it is claimed INPROGRESS (insert-if-absent; a killed worker's
+    claim expires and is taken over), and turns COMPLETED inside the same transaction as the
+    ticket change, so a ticket is never half-changed and a redelivered message finds the work
+    done. A claim lives AGENT_CLAIM_SECONDS, longer than the host's functionTimeout, so a live
+    claim means its worker may still be running; a delivery that finds one is put back on the
+    queue, invisible until the claim expires (looking again at least every CLAIM_POLL_SECONDS),
+    rather than burning its dequeue count.
 
     People first: the agent acts on exactly the version the request was accepted on.
     A ticket changed since (by a person, or by the agent for another request) is left
@@ -81,6 +88,7 @@ class AgentWorker:
     def __init__(
         self,
         tickets: TicketRepository,
+        once: Once,
         caps: ActionCaps,
         controls: ControlsService,
         queue: MessageQueue,
@@ -91,7 +99,8 @@ class AgentWorker:
         timings: Timings,
         telemetry: Telemetry,
     ) -> None:
-        self._tickets, self._caps, self._controls, self._queue = tickets, caps, controls, queue
+        self._tickets, self._once, self._caps, self._controls = tickets, once, caps, controls
+        self._queue = queue
         self._analyser, self._thresholds, self._clock = analyser, thresholds, clock
         self._queues, self._timings, self._telemetry = queues, timings, telemetry
 
@@ -104,22 +113,22 @@ class AgentWorker:
             log.warning(
                 "ticket %s does not exist; dropping request %s", message.ticket_id, message.request_id
             )
-            return "missing"
+            return Outcome.MISSING
         claimed = self._claim(ticket.id, message)
-        if isinstance(claimed, str):
+        if isinstance(claimed, Outcome):
             return claimed
-        claim = claimed.etag
+        claim = claimed
         try:
             decided = self._decide(ticket, message)
-            if isinstance(decided, str):
-                if decided == "retrying":
+            if isinstance(decided, Outcome):
+                if decided == Outcome.RETRYING:
                     self._retry_later(message)
-                    self._tickets.release_request(ticket.id, message.request_id, claim)
+                    self._once.release(ticket.id, message.request_id, claim)
                 else:
                     self._complete_unchanged(ticket.id, message, claim, decided)
                 return decided
         except Exception:
-            self._tickets.release_request(ticket.id, message.request_id, claim)  # the retry may run
+            self._once.release(ticket.id, message.request_id, claim)  # the retry may run
             raise
         committed = self._commit(ticket, message, decided, claim)
         if committed is not None:
@@ -127,52 +136,39 @@ class AgentWorker:
         self._after_commit(ticket.id, decided.ticket.version, decided.entry.action_type)
         return self._report(decided.ticket, decided.entry, decided.analysis)
 
-    def _claim(self, ticket_id: int, message: ProcessMessage) -> Claimed | str:
-        """Our claim; or `duplicate` (already completed) or `waiting` (put back until another
-        worker's live claim expires)."""
-        now = self._clock()
-        claim = RequestRecord(
-            request_id=message.request_id,
-            status=INPROGRESS,
-            expires_at=now + timedelta(seconds=self._timings.claim_seconds),
-        )
-        try:
-            return Claimed(self._tickets.claim_request(ticket_id, claim, None))
-        except ConcurrencyConflict:
-            pass  # a redelivery: see what the record says
-        current, record = self._tickets.get_with_request(ticket_id, message.request_id)
-        if record is None or current is None:
-            raise RequestInProgress(f"request {message.request_id} was released meanwhile; retrying")
-        if record.status == COMPLETED:
-            if record.ticket_version is not None:  # resend a follow-up a crash may have lost
+    def _claim(self, ticket_id: int, message: ProcessMessage) -> str | Outcome:
+        """Our claim's ETag; or `duplicate` (already completed) or `waiting` (put back until
+        another worker's live claim expires)."""
+        claim = self._once.claim(ticket_id, message.request_id)
+        if claim.outcome == ClaimOutcome.CLAIMED:
+            return claim.etag
+        if claim.outcome == ClaimOutcome.DUPLICATE:
+            record = claim.record
+            if (
+                record is not None and record.ticket_version is not None
+            ):  # resend a follow-up a crash may have lost
                 self._after_commit(ticket_id, record.ticket_version, record.action_type)
-            return "duplicate"
-        if record.expires_at and record.expires_at > now:
-            remaining = math.ceil((record.expires_at - now).total_seconds()) + 1
-            wait = min(remaining, CLAIM_POLL_SECONDS)
-            self._queue.send(self._queues.agent, message.model_dump(mode="json"), wait)
-            log.info("request %s is held by another worker; looking again in %s s", message.request_id, wait)
-            return "waiting"
-        try:
-            return Claimed(self._tickets.claim_request(ticket_id, claim, record))  # a dead worker's
-        except ConcurrencyConflict as exc:
-            raise RequestInProgress(str(exc)) from exc
+            return Outcome.DUPLICATE
+        wait = min(claim.wait_seconds, CLAIM_POLL_SECONDS)
+        self._queue.send(self._queues.agent, message.model_dump(mode="json"), wait)
+        log.info("request %s is held by another worker; looking again in %s s", message.request_id, wait)
+        return Outcome.WAITING
 
-    def _decide(self, ticket: Ticket, message: ProcessMessage) -> Decision | str:
+    def _decide(self, ticket: Ticket, message: ProcessMessage) -> Decision | Outcome:
         """What to commit, or why nothing will be (`superseded`, `skipped`, `retrying`)."""
         if message.ticket_version is not None and ticket.version != message.ticket_version:
-            return "skipped" if ticket.agent_processed and not message.force else "superseded"
+            return Outcome.SKIPPED if ticket.agent_processed and not message.force else Outcome.SUPERSEDED
         if ticket.agent_processed and not message.force:
-            return "skipped"
+            return Outcome.SKIPPED
         if ticket.status not in ACTIONABLE and not message.force:
-            return "superseded"
+            return Outcome.SUPERSEDED
         controls = self._controls.current()
         shadow = controls.enabled and controls.mode == AgentMode.SHADOW
         if shadow and not message.force and self._shadowed(ticket):
-            return "skipped"  # this version's shadow decision is recorded; don't pay to analyse again
+            return Outcome.SKIPPED  # this version's shadow decision is recorded; don't pay to analyse again
         analysis = self._analyse(ticket)
         if analysis is None and message.attempt < self._timings.agent_retries:
-            return "retrying"
+            return Outcome.RETRYING
         decided = decide(analysis, self._thresholds) if analysis else None
         now = self._clock()
         controls = self._controls.current()  # again: the kill switch may have moved during the analysis
@@ -193,15 +189,12 @@ class AgentWorker:
             changed, entry = actions.defer(ticket, reason, decided, analysis, now, provenance)
         return Decision(changed, entry, analysis, slot_taken_at)
 
-    def _commit(self, ticket: Ticket, message: ProcessMessage, decided: Decision, claim: str) -> str | None:
+    def _commit(
+        self, ticket: Ticket, message: ProcessMessage, decided: Decision, claim: str
+    ) -> Outcome | None:
         """Commit the change with the COMPLETED record: None when committed, else the outcome."""
-        done = RequestRecord(
-            request_id=message.request_id,
-            status=COMPLETED,
-            action_type=decided.entry.action_type,
-            ticket_version=decided.ticket.version,
-            outcome=decided.entry.action_type.value,
-        )
+        action = decided.entry.action_type
+        done = Once.completed(message.request_id, action, decided.ticket.version, action.value)
         try:
             self._tickets.save(decided.ticket, [decided.entry], request=done)
             return None
@@ -210,24 +203,23 @@ class AgentWorker:
         except Exception:
             # Unknown whether it committed: keep the slot (the retry of this request reuses it,
             # or finds the commit) and let the host retry.
-            self._tickets.release_request(ticket.id, message.request_id, claim)
+            self._once.release(ticket.id, message.request_id, claim)
             raise
         fresh, record = self._tickets.get_with_request(ticket.id, message.request_id)
-        if record is not None and record.status == COMPLETED:
-            return "duplicate"  # a copy of this message committed first, with this slot
+        if record is not None and record.status == RecordStatus.COMPLETED:
+            return Outcome.DUPLICATE  # a copy of this message committed first, with this slot
         if decided.slot_taken_at is not None:
             self._caps.release(decided.slot_taken_at, _holder(message))
-        outcome = "skipped" if fresh is not None and fresh.agent_processed else "superseded"
+        outcome = Outcome.SKIPPED if fresh is not None and fresh.agent_processed else Outcome.SUPERSEDED
         self._complete_unchanged(ticket.id, message, claim, outcome)
         return outcome
 
-    def _complete_unchanged(self, ticket_id: int, message: ProcessMessage, claim: str, outcome: str) -> None:
+    def _complete_unchanged(
+        self, ticket_id: int, message: ProcessMessage, claim: str, outcome: Outcome
+    ) -> None:
         """Close a request that changed nothing, so a redelivery does not analyse it again."""
-        record = RequestRecord(request_id=message.request_id, status=COMPLETED, outcome=outcome)
-        try:
-            self._tickets.complete_request(ticket_id, record, claim)
-        except ConcurrencyConflict:
-            pass  # taken over by a redelivery, which will decide the same
+        # not ours any more when a redelivery took it over: that one decides the same
+        self._once.complete_unchanged(ticket_id, message.request_id, claim, outcome)
         log.info("ticket %s: request %s %s", ticket_id, message.request_id, outcome)
 
     def _retry_later(self, message: ProcessMessage) -> None:
@@ -276,7 +268,7 @@ class AgentWorker:
             "mode": str(mode),
         }
 
-    def _after_commit(self, ticket_id: int, version: int, action_type: str | None) -> None:
+    def _after_commit(self, ticket_id: int, version: int, action_type: ActionType | None) -> None:
         """Delayed messages: the follow-up of an auto-resolution, the check of a scheduled follow-up,
         naming the version the action produced. Sending twice is harmless: both consumers act only
         while the ticket is still at that version."""

@@ -1,5 +1,5 @@
-"""Tickets, their history, request records and owner index (TicketRepository) in the tickets and
-ticketowners tables."""
+"""Tickets, their history and owner index (TicketRepository) in the tickets and ticketowners tables;
+`save` also commits the ledger's record of the request that made the change (see ledger.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.domain.models import HistoryEntry, Page, RequestRecord, Status, Ticket
@@ -28,6 +27,7 @@ from shared.storage.keys import (
 )
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 from shared.storage.tables.ids import TableIdAllocator
+from shared.storage.tables.ledger import record_entity, to_record
 from shared.storage.tables.rows import REPLACE, Row, quote, stored_json
 
 CREATE_COUNT_ATTEMPTS = 20
@@ -93,20 +93,6 @@ def _to_entry(entity: dict[str, Any]) -> HistoryEntry:
     if "Before" in entity:  # rows written before the states had properties of their own hold them in Data
         data["before_state"], data["after_state"] = json.loads(entity["Before"]), json.loads(entity["After"])
     return HistoryEntry.model_validate(data)
-
-
-def _request_entity(ticket_id: int, record: RequestRecord) -> dict[str, Any]:
-    return {
-        "PartitionKey": ticket_key(ticket_id),
-        "RowKey": request_row(record.request_id),
-        "Data": record.model_dump_json(),
-    }
-
-
-def _to_request(entity: Any) -> RequestRecord:
-    record = RequestRecord.model_validate_json(entity["Data"])
-    record.etag = entity.metadata["etag"]
-    return record
 
 
 class TableTicketRepository:
@@ -216,7 +202,7 @@ class TableTicketRepository:
             for e in entries
         ]
         if request is not None:
-            operations.append(("upsert", _request_entity(ticket.id, request), REPLACE))
+            operations.append(("upsert", record_entity(ticket.id, request), REPLACE))
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:
@@ -232,47 +218,8 @@ class TableTicketRepository:
             if entity["RowKey"] == TICKET_ROW:
                 ticket = _to_ticket(entity)
             else:
-                record = _to_request(entity)
+                record = to_record(entity)
         return ticket, record
-
-    def claim_request(self, ticket_id: int, record: RequestRecord, expired: RequestRecord | None) -> str:
-        entity = _request_entity(ticket_id, record)
-        try:
-            if expired is None:
-                return str(self._tickets.create_entity(entity)["etag"])
-            else:
-                return str(
-                    self._tickets.update_entity(
-                        entity,
-                        mode=UpdateMode.REPLACE,
-                        etag=expired.etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )["etag"]
-                )
-        except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise ConcurrencyConflict(f"request {record.request_id} is held by another worker") from exc
-
-    def release_request(self, ticket_id: int, request_id: str, etag: str) -> None:
-        try:
-            self._tickets.delete_entity(
-                ticket_key(ticket_id),
-                request_row(request_id),
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceNotFoundError, ResourceModifiedError):
-            pass  # already gone, or no longer ours
-
-    def complete_request(self, ticket_id: int, record: RequestRecord, etag: str) -> None:
-        try:
-            self._tickets.update_entity(
-                _request_entity(ticket_id, record),
-                mode=UpdateMode.REPLACE,
-                etag=etag,
-                match_condition=MatchConditions.IfNotModified,
-            )
-        except (ResourceModifiedError, ResourceNotFoundError) as exc:
-            raise ConcurrencyConflict(f"request {record.request_id} is no longer ours") from exc
 
     def list_for_owner(self, owner: str, status: Status | None, limit: int, cursor: str | None) -> Page:
         query = f"PartitionKey eq {quote(owner_key(owner))} and RowKey lt {quote(CREATE_MARKERS)}"
