@@ -53,7 +53,9 @@ def test_a_request_is_claimed_by_one_worker_and_completed_with_the_change(stores
         ledger.claim(ticket.id, claim, None)
     _, held = repo.get_with_request(ticket.id, "abc123")
     assert held is not None and held.status == "INPROGRESS" and held.etag
-    done = claim.model_copy(update={"status": "COMPLETED", "action_type": "ESCALATE"})
+    done = RequestRecord.model_validate(
+        {**claim.model_dump(), "status": "COMPLETED", "action_type": "ESCALATE"}
+    )
     repo.save(ticket.model_copy(update={"version": 2}), [entry(ticket, 2)], request=done)
     again, record = repo.get_with_request(ticket.id, "abc123")
     assert again.version == 2 and record.status == "COMPLETED"  # type: ignore[union-attr]
