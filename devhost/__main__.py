@@ -148,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(functions, base_url), flush=True)
         print_tokens(base_url)
         ready = f"Host started: {base_url}/ (Ctrl-C to stop)"
-        outcome = asyncio.run(serve(sock, http_app, listeners + timers, ready))
+        exit_code = asyncio.run(serve(sock, http_app, listeners + timers, ready))
     except KeyboardInterrupt:
         return _exit(0)
     finally:
@@ -156,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             emulator.stop()
         pool.shutdown(wait=False, cancel_futures=True)
     print("Host stopped.", flush=True)
-    return _exit(outcome.exit_code)
+    return _exit(exit_code)
 
 
 if __name__ == "__main__":
