@@ -39,9 +39,10 @@ from devhost.host import Runner, bind, serve
 from devhost.http import Router, build_app
 from devhost.queues import QueueListener
 from devhost.settings import QueueOptions
-from devhost.storage import is_dev_storage, start_azurite
+from devhost.storage import start_azurite
 from devhost.timers import Schedule, TimerRunner
 from devhost.tokens import print_tokens
+from shared.storage.clients import is_dev_storage
 
 log = logging.getLogger("devhost")
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(message)s"
