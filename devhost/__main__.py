@@ -42,6 +42,7 @@ from devhost.settings import QueueOptions
 from devhost.storage import start_azurite
 from devhost.timers import Schedule, TimerRunner
 from devhost.tokens import print_tokens
+from shared.local_settings import load_local_settings
 from shared.storage.clients import is_dev_storage
 
 log = logging.getLogger("devhost")
@@ -124,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
 
-    host_section = settings.load_local_settings(Path.cwd())  # before the app is imported
+    host_section = load_local_settings(Path.cwd(), create_from_sample=True)  # before the app is imported
     config = settings.load_host_json(Path(args.host_json))
     port = _port(args, host_section)
     base_url = f"http://127.0.0.1:{port}" + (f"/{config.route_prefix}" if config.route_prefix else "")
