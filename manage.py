@@ -11,28 +11,17 @@ Settings come from the environment, then local.settings.json (like the local hos
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from shared.local_settings import load_local_settings
 from shared.storage.names import QUEUES
 
 if TYPE_CHECKING:
     from shared.config import Settings
 
 ROOT = Path(__file__).resolve().parent
-
-
-def load_local_settings() -> None:
-    """As the local host does; never on an Azure host, which does not read that file either."""
-    from shared.config import on_azure_host
-
-    path = ROOT / "local.settings.json"
-    if path.exists() and not on_azure_host():
-        for key, value in json.loads(path.read_text()).get("Values", {}).items():
-            os.environ.setdefault(key, str(value))
 
 
 def load_settings() -> Settings | None:
@@ -133,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     bad.add_argument("--queue", choices=list(QUEUES), help="one queue (default: all)")
     bad.add_argument("--limit", type=int, default=1000)
     args = parser.parse_args(argv)
-    load_local_settings()
+    load_local_settings(ROOT)  # never on an Azure host, which does not read that file either
     if args.command == "check":
         return check()
     if args.command == "poison":

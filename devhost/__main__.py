@@ -39,9 +39,11 @@ from devhost.host import Runner, bind, serve
 from devhost.http import Router, build_app
 from devhost.queues import QueueListener
 from devhost.settings import QueueOptions
-from devhost.storage import is_dev_storage, start_azurite
+from devhost.storage import start_azurite
 from devhost.timers import Schedule, TimerRunner
 from devhost.tokens import print_tokens
+from shared.local_settings import load_local_settings
+from shared.storage.clients import is_dev_storage
 
 log = logging.getLogger("devhost")
 LOG_FORMAT = "[%(asctime)s] %(levelname)s %(message)s"
@@ -123,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("azure").setLevel(logging.WARNING)
     signal.signal(signal.SIGTERM, _interrupt)
 
-    host_section = settings.load_local_settings(Path.cwd())  # before the app is imported
+    host_section = load_local_settings(Path.cwd(), create_from_sample=True)  # before the app is imported
     config = settings.load_host_json(Path(args.host_json))
     port = _port(args, host_section)
     base_url = f"http://127.0.0.1:{port}" + (f"/{config.route_prefix}" if config.route_prefix else "")
@@ -148,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
         print(describe(functions, base_url), flush=True)
         print_tokens(base_url)
         ready = f"Host started: {base_url}/ (Ctrl-C to stop)"
-        outcome = asyncio.run(serve(sock, http_app, listeners + timers, ready))
+        exit_code = asyncio.run(serve(sock, http_app, listeners + timers, ready))
     except KeyboardInterrupt:
         return _exit(0)
     finally:
@@ -156,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             emulator.stop()
         pool.shutdown(wait=False, cancel_futures=True)
     print("Host stopped.", flush=True)
-    return _exit(outcome.exit_code)
+    return _exit(exit_code)
 
 
 if __name__ == "__main__":

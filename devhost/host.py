@@ -8,7 +8,7 @@ import logging
 import signal
 import socket
 from collections.abc import Generator, Sequence
-from typing import Any, NamedTuple, Protocol
+from typing import Any, Protocol
 
 import uvicorn
 
@@ -22,11 +22,6 @@ SHUTDOWN_GRACE_SECONDS = 8.0
 
 class Runner(Protocol):
     async def run(self, stop: asyncio.Event) -> None: ...
-
-
-class Outcome(NamedTuple):
-    exit_code: int
-    abandoned: bool  # invocations still running in threads after the grace period
 
 
 class _Server(uvicorn.Server):
@@ -49,8 +44,8 @@ def bind(port: int) -> socket.socket:
     return sock
 
 
-async def serve(sock: socket.socket, asgi_app: Any, runners: Sequence[Runner], ready_message: str) -> Outcome:
-    """Serve until a signal (exit code 0) or until a component fails (exit code 1)."""
+async def serve(sock: socket.socket, asgi_app: Any, runners: Sequence[Runner], ready_message: str) -> int:
+    """Serve until a signal (exit code 0) or until a component fails (exit code 1); the exit code."""
     loop = asyncio.get_running_loop()
     stop, force = asyncio.Event(), asyncio.Event()
     config = uvicorn.Config(
@@ -87,7 +82,7 @@ async def serve(sock: socket.socket, asgi_app: Any, runners: Sequence[Runner], r
         forced.cancel()
         if everything not in done:
             log.warning("Invocations still running; their queue messages reappear after their lease")
-        return Outcome(1 if failed else 0, everything not in done)
+        return 1 if failed else 0
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

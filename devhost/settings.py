@@ -1,11 +1,11 @@
-"""local.settings.json (app settings into the environment) and host.json (routing and queue options)."""
+"""host.json (routing and queue options) and %SETTING% expressions; local.settings.json is read by
+shared.local_settings, as `manage` reads it."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,23 +21,6 @@ def parse_timespan(value: str) -> float:
         raise ValueError(f"not a timespan (hh:mm:ss): {value!r}")
     days, hours, minutes, seconds = match.groups()
     return int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def load_local_settings(root: Path) -> dict[str, Any]:
-    """Copy the sample when local.settings.json is missing, export its Values (the environment wins).
-
-    Returns the file's "Host" section (LocalHttpPort, CORS, CORSCredentials).
-    """
-    path, sample = root / "local.settings.json", root / "local.settings.sample.json"
-    if not path.exists():
-        if not sample.exists():
-            return {}
-        shutil.copyfile(sample, path)
-        print(f"Created {path.name} from {sample.name}.", flush=True)
-    data = json.loads(path.read_text(encoding="utf-8"))
-    for name, value in (data.get("Values") or {}).items():
-        os.environ.setdefault(name, "" if value is None else str(value))
-    return dict(data.get("Host") or {})
 
 
 @dataclass(frozen=True)

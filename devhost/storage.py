@@ -1,4 +1,5 @@
-"""Storage for the host: Azurite when the settings ask for development storage.
+"""Storage for the host: Azurite when the settings ask for development storage
+(`shared.storage.clients.is_dev_storage`, the app's own test).
 
 devhost creates no tables or queues, like Core Tools and the Azure host: the app creates what it
 needs itself (a trigger queue that does not exist yet is polled as empty; see queues.py).
@@ -7,12 +8,6 @@ needs itself (a trigger queue that does not exist yet is polled as empty; see qu
 from __future__ import annotations
 
 from devhost import azurite
-
-DEV_STORAGE = "usedevelopmentstorage=true"
-
-
-def is_dev_storage(connection_string: str) -> bool:
-    return connection_string.replace(" ", "").rstrip(";").lower() == DEV_STORAGE
 
 
 def start_azurite() -> azurite.Azurite:

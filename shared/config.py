@@ -197,10 +197,6 @@ class Settings(BaseSettings):
             raise ValueError("AGENT_CONFIDENCE_MEDIUM must not exceed AGENT_CONFIDENCE_HIGH")
         return self
 
-    @property
-    def is_local(self) -> bool:
-        return self.environment == "local"
-
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:

@@ -123,8 +123,14 @@ def client_options() -> dict[str, Any]:
     return options
 
 
+def is_dev_storage(connection_string: str) -> bool:
+    """`UseDevelopmentStorage=true`, read as the storage SDKs read connection strings: keys and
+    values case-insensitive, spaces and a trailing `;` ignored. The app and devhost both ask here."""
+    return connection_string.replace(" ", "").rstrip(";").lower() == "usedevelopmentstorage=true"
+
+
 def resolve_connection_string(value: str) -> str:
-    return dev_connection_string() if value.strip().rstrip(";") == "UseDevelopmentStorage=true" else value
+    return dev_connection_string() if is_dev_storage(value) else value
 
 
 @dataclass(frozen=True)

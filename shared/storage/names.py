@@ -7,9 +7,8 @@ TICKET_OWNERS = "ticketowners"
 COUNTERS = "counters"
 RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
-AGGREGATES = "aggregates"
-NOTIFICATIONS = "notifications"
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, AGGREGATES, NOTIFICATIONS)
+# The analytics aggregates and the notifications tables come with their features.
+TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS)
 
 AGENT_QUEUE = "agent-actions"
 FOLLOWUP_QUEUE = "followups"

@@ -25,7 +25,7 @@ log = logging.getLogger("resolvemeq.storage")
 
 def provision(account: str | StorageClients) -> None:
     """Create every table and queue (the trigger queues and their poison queues) that is
-    missing; in parallel, so a cold worker waits one round trip rather than thirteen.
+    missing; in parallel, so a cold worker waits one round trip rather than eleven.
     Raises the storage error of the first that fails."""
     clients = account if isinstance(account, StorageClients) else StorageClients(account)
 

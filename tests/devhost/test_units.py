@@ -19,11 +19,11 @@ from devhost.http import Router, query_params, render
 from devhost.settings import (
     QueueOptions,
     load_host_json,
-    load_local_settings,
     parse_function_timeout,
     parse_timespan,
 )
 from devhost.timers import Schedule
+from shared.local_settings import load_local_settings
 from tests.devhost import sample_app
 
 FUNCTIONS = discover(sample_app.app)  # get_functions() may run once per app: it rejects "duplicates" after
@@ -203,7 +203,7 @@ def test_local_settings_are_copied_from_the_sample_and_the_environment_wins(
     (tmp_path / "local.settings.sample.json").write_text(json.dumps(sample))
     monkeypatch.setenv("DEVHOST_T_A", "from-env")
     monkeypatch.delenv("DEVHOST_T_B", raising=False)
-    assert load_local_settings(tmp_path) == {"CORS": "*"}
+    assert load_local_settings(tmp_path, create_from_sample=True) == {"CORS": "*"}
     assert (tmp_path / "local.settings.json").exists()
     assert os.environ["DEVHOST_T_A"] == "from-env"
     assert os.environ["DEVHOST_T_B"] == "from-file"

@@ -46,6 +46,26 @@ def test_use_development_storage_means_the_emulators_loopback_account() -> None:
     assert clients.resolve_connection_string("AccountName=x;AccountKey=y") == "AccountName=x;AccountKey=y"
 
 
+@pytest.mark.parametrize(
+    "value", ["UseDevelopmentStorage=true", "usedevelopmentstorage=TRUE;", " UseDevelopmentStorage = true ; "]
+)
+def test_development_storage_is_recognised_whatever_its_case_by_the_app_and_devhost(value: str) -> None:
+    """One test for both: devhost starts Azurite for exactly what the app resolves to the emulator."""
+    import devhost.__main__ as devhost_main
+
+    assert devhost_main.is_dev_storage is clients.is_dev_storage
+    assert clients.is_dev_storage(value)
+    assert "AccountName=devstoreaccount1" in clients.resolve_connection_string(value)
+
+
+@pytest.mark.parametrize(
+    "value", ["", "UseDevelopmentStorage=false", "UseDevelopmentStorage=true;AccountName=x", "AccountName=x"]
+)
+def test_anything_else_is_a_real_connection_string_left_as_it_is(value: str) -> None:
+    assert not clients.is_dev_storage(value)
+    assert clients.resolve_connection_string(value) == value
+
+
 # -- identity-based storage (no network: clients and credentials are built, never used) --------
 
 
