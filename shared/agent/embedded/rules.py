@@ -38,7 +38,7 @@ class Rule:
     @classmethod
     def parse(cls, source: str, lexicon: Lexicon | None = None) -> Rule:
         """The rule's words are normalised like a ticket's (the shipped lexicon unless one is given)."""
-        words = lexicon or default_lexicon()
+        words = lexicon if lexicon is not None else default_lexicon()
         positive, _, negative = source.partition("!")
         ordered = ">" in positive
         if ordered and "+" in positive:
