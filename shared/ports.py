@@ -44,6 +44,16 @@ class WindowUsage:
     reset_at: float  # epoch seconds
 
 
+class RateCounter(Protocol):
+    """One rate (`50/minute`) counted per caller in fixed windows shared by all instances."""
+
+    per: str  # the window's unit, for messages ("minute")
+
+    def hit(self, who: str) -> WindowUsage:
+        """Count one request of `who`: the limit, the window's count with this one (past the
+        limit when it is refused) and when the window resets."""
+
+
 class QuotaExceeded(Exception):
     def __init__(self, usage: WindowUsage) -> None:
         super().__init__(f"{usage.used} of {usage.limit} used")
