@@ -60,6 +60,9 @@ class QuotaExceeded(Exception):
         self.usage = usage
 
 
+MAX_OWNER_KEY = 512  # a Table key holds 1 KiB of UTF-16; the owner index is keyed by the owner
+
+
 class TicketRepository(Protocol):
     """Tickets and everything in their partition: history entries, and the RequestLedger's records
     of the requests that change them, which `save` commits with the change.
@@ -69,6 +72,10 @@ class TicketRepository(Protocol):
     so a concurrent writer that committed the same version first makes `save` raise
     ConcurrencyConflict.
     """
+
+    def owner_fits(self, owner: str) -> bool:
+        """Whether `owner` can key the owner index: at most MAX_OWNER_KEY characters once
+        percent-encoded (Table keys refuse / \\ # ?)."""
 
     def next_id(self) -> int:
         """A positive id never handed out before, by any instance."""

@@ -146,6 +146,14 @@ def test_owner_listing_is_newest_first_paged_and_filtered(repo: TicketRepository
     assert repo.list_for_owner(user(), None, 10, None).results == []
 
 
+def test_the_owner_index_takes_the_longest_owner_that_fits_and_no_longer(repo: TicketRepository) -> None:
+    longest = uuid.uuid4().hex + "/" * 160  # 32 + 160 * 3 = 512 characters once percent-encoded
+    assert repo.owner_fits(longest)
+    assert not repo.owner_fits(longest + "a") and not repo.owner_fits("€" * 57)  # 513 characters
+    ticket = new_ticket(repo, longest)
+    assert [t.id for t in repo.list_for_owner(longest, None, 10, None).results] == [ticket.id]
+
+
 def test_staff_listing_sees_everyone_newest_first(repo: TicketRepository) -> None:
     a, b = new_ticket(repo, user(), Status.ESCALATED), new_ticket(repo, user(), Status.ESCALATED)
     page = repo.list_all(Status.ESCALATED, 1, None)
