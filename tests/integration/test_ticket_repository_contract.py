@@ -19,6 +19,7 @@ from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.tickets import TableTicketRepository
+from tests.helpers import race
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -120,15 +121,10 @@ def test_save_on_a_stale_version_changes_nothing(repo: TicketRepository) -> None
 def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
 
-    def attempt(i: int) -> bool:
-        try:
-            repo.save(ticket.model_copy(update={"version": 2, "issue_type": f"w{i}"}), [entry(ticket, 2)])
-            return True
-        except ConcurrencyConflict:
-            return False
+    def attempt(i: int) -> None:
+        repo.save(ticket.model_copy(update={"version": 2, "issue_type": f"w{i}"}), [entry(ticket, 2)])
 
-    with ThreadPoolExecutor(8) as pool:
-        wins = list(pool.map(attempt, range(8)))
+    wins = race(attempt)
     assert wins.count(True) == 1
     assert repo.get(ticket.id).issue_type == f"w{wins.index(True)}"  # type: ignore[union-attr]
 
