@@ -40,7 +40,7 @@ from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
-from shared.services.throttle import Throttle, window_limit
+from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
 from shared.storage import names
 from shared.storage.clients import StorageClients
@@ -55,6 +55,7 @@ from shared.storage.probe import StorageProbe
 from shared.storage.provision import Provisioner
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
+from shared.storage.rates import LimitsRateCounter, window_limit
 from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
@@ -121,7 +122,7 @@ class Container:
         self.controls = ControlsService(self.controls_repo, defaults, self.clock)
         probe = StorageProbe(self.storage) if self.storage else None
         self.health = HealthService(probe, self.controls, s.app_version, s.environment)
-        throttle = Throttle(self.throttle_storage, s.agent_throttle_rate, "process")
+        throttle = Throttle(LimitsRateCounter(self.throttle_storage, s.agent_throttle_rate, "process"))
         self.process_service = ProcessService(self.tickets, self.queue, throttle, QUEUES)
         self.agent_worker = AgentWorker(
             self.tickets,

@@ -44,10 +44,23 @@ class WindowUsage:
     reset_at: float  # epoch seconds
 
 
+class RateCounter(Protocol):
+    """One rate (`50/minute`) counted per caller in fixed windows shared by all instances."""
+
+    per: str  # the window's unit, for messages ("minute")
+
+    def hit(self, who: str) -> WindowUsage:
+        """Count one request of `who`: the limit, the window's count with this one (past the
+        limit when it is refused) and when the window resets."""
+
+
 class QuotaExceeded(Exception):
     def __init__(self, usage: WindowUsage) -> None:
         super().__init__(f"{usage.used} of {usage.limit} used")
         self.usage = usage
+
+
+MAX_OWNER_KEY = 512  # a Table key holds 1 KiB of UTF-16; the owner index is keyed by the owner
 
 
 class TicketRepository(Protocol):
@@ -59,6 +72,10 @@ class TicketRepository(Protocol):
     so a concurrent writer that committed the same version first makes `save` raise
     ConcurrencyConflict.
     """
+
+    def owner_fits(self, owner: str) -> bool:
+        """Whether `owner` can key the owner index: at most MAX_OWNER_KEY characters once
+        percent-encoded (Table keys refuse / \\ # ?)."""
 
     def next_id(self) -> int:
         """A positive id never handed out before, by any instance."""

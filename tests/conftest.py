@@ -9,6 +9,8 @@ import pytest
 from devhost import azurite
 from shared.auth import mint_token
 from shared.config import Settings
+from shared.container import Container
+from tests.helpers import installed
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
 
@@ -32,6 +34,13 @@ def settings() -> Settings:
     return Settings(  # type: ignore[call-arg]
         AUTH_JWT_SECRET=SECRET, RATELIMIT_STORAGE_URI="memory://", TICKET_CREATE_THROTTLE_RATE="10000/minute"
     )
+
+
+@pytest.fixture
+def container(settings: Settings) -> Iterator[Container]:
+    """An in-memory container that the functions use while the test runs."""
+    with installed(Container.in_memory(settings)) as c:
+        yield c
 
 
 def token(sub: str, *roles: str) -> str:

@@ -1,4 +1,4 @@
-"""Per-caller throttling with `limits` (fixed window) over a storage shared by all instances."""
+"""Per-caller throttling over a RateCounter (fixed windows shared by all instances)."""
 
 from __future__ import annotations
 
@@ -6,11 +6,8 @@ import math
 import time
 from dataclasses import dataclass
 
-from limits import parse
-from limits.storage import Storage
-
 from shared.errors import Throttled
-from shared.ports import WindowLimit
+from shared.ports import RateCounter
 
 
 @dataclass(frozen=True)
@@ -29,31 +26,18 @@ class Quota:
 
 
 class Throttle:
-    """One rate (`50/minute`) applied per (scope, caller).
+    """One rate (`50/minute`) applied per caller, counted by `counter`."""
 
-    The same count as `limits.FixedWindowRateLimiter.hit`, one `incr` on the storage,
-    kept here so the response can say how much is left without another read.
-    """
-
-    def __init__(self, storage: Storage, rate: str, scope: str) -> None:
-        self._storage = storage
-        self._item = parse(rate)
-        self._scope = scope
+    def __init__(self, counter: RateCounter) -> None:
+        self._counter = counter
 
     def hit(self, who: str) -> Quota:
         """Count one request; raises Throttled (with Retry-After) past the limit."""
-        key = self._item.key_for(self._scope, who)
-        count = self._storage.incr(key, self._item.get_expiry())
-        quota = Quota(self._item.amount, max(0, self._item.amount - count), self._storage.get_expiry(key))
-        if count > self._item.amount:
-            raise throttled(quota, "such requests", self._item.GRANULARITY.name)
+        usage = self._counter.hit(who)
+        quota = Quota(usage.limit, max(0, usage.limit - usage.used), usage.reset_at)
+        if usage.used > usage.limit:
+            raise throttled(quota, "such requests", self._counter.per)
         return quota
-
-
-def window_limit(rate: str) -> WindowLimit:
-    """A `limits` rate (`30/minute`) as a fixed window the ticket repository counts in."""
-    item = parse(rate)
-    return WindowLimit(item.amount, item.get_expiry())
 
 
 def throttled(quota: Quota, what: str, per: str | None = None) -> Throttled:

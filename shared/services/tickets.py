@@ -16,14 +16,10 @@ from shared.domain.models import (
     storable,
 )
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
-from shared.ports import Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
+from shared.ports import MAX_OWNER_KEY, Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 from shared.services.throttle import Quota, throttled
-from shared.storage.keys import owner_key
 
 MAX_RETRIES = 5
-
-
-MAX_OWNER_KEY = 512  # a Table key holds 1 KiB of UTF-16; the owner index is keyed by the owner
 
 
 class TicketService:
@@ -43,7 +39,7 @@ class TicketService:
 
         A refused request writes nothing: the caller's id must be storable, and the repository
         counts the create in the caller's window atomically with its first write."""
-        _check_owner(caller.sub)
+        _check_owner(self.tickets, caller.sub)
         now = self.clock()
         ticket = Ticket(
             id=self.tickets.next_id(),
@@ -109,13 +105,13 @@ def _quota(usage: WindowUsage) -> Quota:
     return Quota(usage.limit, usage.limit - usage.used, usage.reset_at)
 
 
-def _check_owner(user: str) -> None:
+def _check_owner(tickets: TicketRepository, user: str) -> None:
     """The caller's id becomes a key of the owner index (percent-encoded) and part of the ticket."""
     try:
         storable(user)
     except ValueError as exc:
         raise ValidationFailed("Your user id cannot be stored.", [{"loc": "user", "msg": str(exc)}]) from None
-    if len(owner_key(user)) > MAX_OWNER_KEY:
+    if not tickets.owner_fits(user):
         raise ValidationFailed(
             "Your user id is too long to be stored.",
             [{"loc": "user", "msg": f"At most {MAX_OWNER_KEY} characters once percent-encoded."}],

@@ -10,8 +10,8 @@ from typing import Any
 
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
-from shared.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
-from shared.storage.keys import history_row, seq_of, ticket_id_of, ticket_key
+from shared.ports import MAX_OWNER_KEY, QuotaExceeded, WindowLimit, WindowUsage, new_entry
+from shared.storage.keys import history_row, owner_key, seq_of, ticket_id_of, ticket_key
 
 
 class InMemoryRequestLedger:
@@ -63,6 +63,9 @@ class InMemoryTicketRepository:
         self._tickets: dict[int, Ticket] = {}
         self._entries: dict[int, dict[int, HistoryEntry]] = {}
         self._creates: dict[tuple[str, int], int] = {}
+
+    def owner_fits(self, owner: str) -> bool:
+        return len(owner_key(owner)) <= MAX_OWNER_KEY
 
     def next_id(self) -> int:
         with self._lock:

@@ -2,48 +2,21 @@
 
 from __future__ import annotations
 
-import gzip
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from shared.storage.clients import DEV_KEY
 from tests.conftest import token
 from tests.e2e.conftest import Stack, create_ticket, wait_until
+from tests.helpers import SentryCapture, serving
 
 SECRET_TEXT = "my-home-wifi-password-is-hunter2"
 EMAIL = "alice.private@example.com"
 CLIENT_IP = "203.0.113.77"
 
 
-class Capture(ThreadingHTTPServer):
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), CaptureHandler)
-        self.bodies: list[bytes] = []
-
-
-class CaptureHandler(BaseHTTPRequestHandler):
-    server: Capture
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        self.server.bodies.append(body)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
 def test_a_storage_outage_answers_503_fast_and_sends_sentry_nothing_secret(stack: Stack) -> None:
-    capture = Capture()
-    threading.Thread(target=capture.serve_forever, daemon=True).start()
-    try:
-        dsn = f"http://publickey@127.0.0.1:{capture.server_address[1]}/1"
-        host = stack.host(SENTRY_DSN=dsn, SENTRY_TRACES_SAMPLE_RATE=0)
+    with serving(SentryCapture()) as capture:
+        host = stack.host(SENTRY_DSN=capture.dsn, SENTRY_TRACES_SAMPLE_RATE=0)
         alice = token(EMAIL)
         headers = {"Authorization": f"Bearer {alice}", "X-Forwarded-For": CLIENT_IP}
         with stack.client(host) as api:
@@ -65,10 +38,8 @@ def test_a_storage_outage_answers_503_fast_and_sends_sentry_nothing_secret(stack
                 assert response.json()["code"] == "storage_unavailable" and response.headers["Retry-After"]
                 assert elapsed < 10, (path, elapsed)
                 assert SECRET_TEXT not in response.text and "AccountKey" not in response.text
-        wait_until(lambda: capture.bodies, timeout=10)
+        wait_until(lambda: capture.envelopes, timeout=10)
         time.sleep(1)
-        sent = b"\n".join(capture.bodies).decode("utf-8", "replace")
+        sent = b"\n".join(capture.envelopes).decode("utf-8", "replace")
         for leak in (DEV_KEY, DEV_KEY[:20], alice, SECRET_TEXT, EMAIL, CLIENT_IP, "AccountKey="):
             assert leak not in sent, f"{leak[:12]}... reached Sentry"
-    finally:
-        capture.shutdown()

@@ -7,8 +7,6 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 from shared.domain.models import RequestRecord
 from shared.storage.keys import request_row, ticket_key
@@ -16,6 +14,7 @@ from shared.storage.names import AGENT_QUEUE
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 from tests.e2e.test_agent_e2e import RESET, STAFF, history, process, processed
+from tests.helpers import QuietHandler, local_server, serving, url_of
 
 AUTONOMOUS = {"AUTO_RESOLVE", "ESCALATE", "ASSIGN_TO_TEAM", "REQUEST_CLARIFICATION", "SCHEDULE_FOLLOWUP"}
 
@@ -58,7 +57,7 @@ def test_the_agent_never_overrides_people(stack: Stack) -> None:
     answered = threading.Event()
     release = threading.Event()
 
-    class SlowAgent(BaseHTTPRequestHandler):
+    class SlowAgent(QuietHandler):
         def do_POST(self) -> None:
             self.rfile.read(int(self.headers["Content-Length"]))
             answered.set()
@@ -78,36 +77,31 @@ def test_the_agent_never_overrides_people(stack: Stack) -> None:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *args: Any) -> None:
-            pass
+    with serving(local_server(SlowAgent)) as server:
+        try:
+            url = url_of(server, "/analyse")
+            host = stack.host(AGENT_API_URL=url, AGENT_API_TIMEOUT_SECONDS=20)
+            with stack.client(host) as api:
+                held = create_ticket(api, "alice", **RESET)["id"]
+                escalate = {"status": "escalated", "reason": "VIP, handling it myself"}
+                assert api.post(f"/tickets/{held}/status/", json=escalate, headers=STAFF).status_code == 200
+                refused = process(api, held)
+                assert refused.status_code == 409 and refused.json()["code"] == "status_locked"
+                assert api.get(f"/tickets/{held}/", headers=STAFF).json()["status"] == "escalated"
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), SlowAgent)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/analyse"
-        host = stack.host(AGENT_API_URL=url, AGENT_API_TIMEOUT_SECONDS=20)
-        with stack.client(host) as api:
-            held = create_ticket(api, "alice", **RESET)["id"]
-            escalate = {"status": "escalated", "reason": "VIP, handling it myself"}
-            assert api.post(f"/tickets/{held}/status/", json=escalate, headers=STAFF).status_code == 200
-            refused = process(api, held)
-            assert refused.status_code == 409 and refused.json()["code"] == "status_locked"
-            assert api.get(f"/tickets/{held}/", headers=STAFF).json()["status"] == "escalated"
-
-            racing = create_ticket(api, "alice", **RESET)["id"]
-            assert process(api, racing).status_code == 202
-            assert answered.wait(20), "the agent service was never called"
-            taken = {"status": "in_progress", "reason": "on it", "assigned_team": "identity"}
-            assert api.post(f"/tickets/{racing}/status/", json=taken, headers=STAFF).status_code == 200
+                racing = create_ticket(api, "alice", **RESET)["id"]
+                assert process(api, racing).status_code == 202
+                assert answered.wait(20), "the agent service was never called"
+                taken = {"status": "in_progress", "reason": "on it", "assigned_team": "identity"}
+                assert api.post(f"/tickets/{racing}/status/", json=taken, headers=STAFF).status_code == 200
+                release.set()
+                time.sleep(3)  # the worker gets its answer, tries to commit, and must not
+                ticket = api.get(f"/tickets/{racing}/", headers=STAFF).json()
+                assert ticket["status"] == "in_progress" and ticket["assigned_team"] == "identity"
+                assert [e["action_type"] for e in history(api, racing)] == ["STATUS_CHANGE"]
+                assert poison_count(stack) == 0
+        finally:
             release.set()
-            time.sleep(3)  # the worker gets its answer, tries to commit, and must not
-            ticket = api.get(f"/tickets/{racing}/", headers=STAFF).json()
-            assert ticket["status"] == "in_progress" and ticket["assigned_team"] == "identity"
-            assert [e["action_type"] for e in history(api, racing)] == ["STATUS_CHANGE"]
-            assert poison_count(stack) == 0
-    finally:
-        release.set()
-        server.shutdown()
 
 
 def test_a_claim_left_behind_delays_the_message_instead_of_poisoning_it(stack: Stack) -> None:

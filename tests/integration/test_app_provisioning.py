@@ -4,8 +4,6 @@ against an Azurite that nothing provisioned."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +16,7 @@ from shared.container import use_container
 from shared.storage.clients import DEV_KEY, StorageClients, dev_connection_string, round_trips
 from shared.storage.names import QUEUES, RATE_LIMITS, TABLES, TICKET_OWNERS, TICKETS, poison
 from tests.conftest import SECRET, bearer
+from tests.helpers import manage_check
 from tests.unit.http_client import invoke, payload
 
 ALICE = bearer("alice")
@@ -123,15 +122,7 @@ def test_a_table_that_vanished_is_created_again(bare: azurite.Azurite, table: st
 
 
 def test_check_creates_what_is_missing_and_says_so(bare: azurite.Azurite) -> None:
-    env = {"PATH": "/usr/bin:/bin", "AzureWebJobsStorage": bare.connection_string, "ENVIRONMENT": "local"}
-    result = subprocess.run(
-        [sys.executable, "-m", "manage", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage_check({"AzureWebJobsStorage": bare.connection_string, "ENVIRONMENT": "local"})
     assert result.returncode == 0, result.stdout + result.stderr
     assert "storage: ok" in result.stdout and DEV_KEY not in result.stdout
     tables, queues = existing(bare.connection_string)

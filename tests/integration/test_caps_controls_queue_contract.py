@@ -18,6 +18,7 @@ from shared.storage.clients import StorageClients
 from shared.storage.memory import InMemoryControlsRepository
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.tables.controls import TableControlsRepository
+from tests.helpers import race
 
 NOW = datetime(2026, 11, 28, 9, 30, tzinfo=UTC)
 
@@ -67,15 +68,7 @@ def test_a_change_of_a_version_already_committed_changes_nothing(controls_repo: 
 def test_concurrent_changes_of_one_version_let_exactly_one_commit(make_controls_repo) -> None:  # type: ignore[no-untyped-def]
     repos = [make_controls_repo() for _ in range(8)]
 
-    def attempt(i: int) -> bool:
-        try:
-            repos[i].put(versioned(1, rollout_percent=i), {"version": 1, "by": i})
-            return True
-        except ConcurrencyConflict:
-            return False
-
-    with ThreadPoolExecutor(8) as pool:
-        wins = list(pool.map(attempt, range(8)))
+    wins = race(lambda i: repos[i].put(versioned(1, rollout_percent=i), {"version": 1, "by": i}))
     assert wins.count(True) == 1
     assert repos[0].get().rollout_percent == wins.index(True)
     assert repos[0].audit_trail(10) == [{"version": 1, "by": wins.index(True)}]

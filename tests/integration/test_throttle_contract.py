@@ -13,6 +13,7 @@ from shared.errors import Throttled
 from shared.services.throttle import Throttle
 from shared.storage.clients import round_trips
 from shared.storage.ratelimit import table_storage_uri
+from shared.storage.rates import LimitsRateCounter
 
 
 @pytest.fixture(params=["memory", "table"])
@@ -23,8 +24,12 @@ def storage(request: pytest.FixtureRequest) -> Storage:
     return storage_from_string(table_storage_uri(), connection_string=conn)  # type: ignore[return-value]
 
 
+def limited(storage: Storage, rate: str, scope: str) -> Throttle:
+    return Throttle(LimitsRateCounter(storage, rate, scope))
+
+
 def test_the_quota_counts_down_then_refuses_with_retry_after(storage: Storage) -> None:
-    throttle, who = Throttle(storage, "3/minute", "process"), uuid.uuid4().hex
+    throttle, who = limited(storage, "3/minute", "process"), uuid.uuid4().hex
     quotas = [throttle.hit(who) for _ in range(3)]
     assert [q.remaining for q in quotas] == [2, 1, 0] and all(q.limit == 3 for q in quotas)
     assert 55 < quotas[-1].reset_at - time.time() <= 60
@@ -32,11 +37,12 @@ def test_the_quota_counts_down_then_refuses_with_retry_after(storage: Storage) -
         throttle.hit(who)
     assert 1 <= refused.value.retry_after <= 60
     assert refused.value.headers["RateLimit-Remaining"] == "0"
+    assert str(refused.value).startswith("You can make 3 such requests per minute; try again in ")
     assert throttle.hit(uuid.uuid4().hex).remaining == 2  # another caller has their own window
 
 
 def test_concurrent_hits_admit_exactly_the_limit(storage: Storage) -> None:
-    throttle, who = Throttle(storage, "20/minute", "process"), uuid.uuid4().hex
+    throttle, who = limited(storage, "20/minute", "process"), uuid.uuid4().hex
 
     def hit(_: int) -> bool:
         try:
@@ -51,7 +57,7 @@ def test_concurrent_hits_admit_exactly_the_limit(storage: Storage) -> None:
 
 def test_a_warm_table_hit_is_one_round_trip(azurite_conn: str) -> None:
     storage = storage_from_string(table_storage_uri(), connection_string=azurite_conn)
-    throttle, who = Throttle(storage, "50/minute", "process"), uuid.uuid4().hex  # type: ignore[arg-type]
+    throttle, who = limited(storage, "50/minute", "process"), uuid.uuid4().hex  # type: ignore[arg-type]
     throttle.hit(who)
     before = round_trips()
     throttle.hit(who)
@@ -60,7 +66,7 @@ def test_a_warm_table_hit_is_one_round_trip(azurite_conn: str) -> None:
 
 def test_create_and_process_quotas_are_counted_apart(storage: Storage) -> None:
     who = uuid.uuid4().hex
-    create, process = Throttle(storage, "2/minute", "create"), Throttle(storage, "2/minute", "process")
+    create, process = limited(storage, "2/minute", "create"), limited(storage, "2/minute", "process")
     create.hit(who)
     create.hit(who)
     with pytest.raises(Throttled):

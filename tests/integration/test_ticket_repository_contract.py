@@ -19,6 +19,7 @@ from shared.storage.keys import ticket_key
 from shared.storage.memory import InMemoryTicketRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.tickets import TableTicketRepository
+from tests.helpers import race
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 
@@ -120,15 +121,10 @@ def test_save_on_a_stale_version_changes_nothing(repo: TicketRepository) -> None
 def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
 
-    def attempt(i: int) -> bool:
-        try:
-            repo.save(ticket.model_copy(update={"version": 2, "issue_type": f"w{i}"}), [entry(ticket, 2)])
-            return True
-        except ConcurrencyConflict:
-            return False
+    def attempt(i: int) -> None:
+        repo.save(ticket.model_copy(update={"version": 2, "issue_type": f"w{i}"}), [entry(ticket, 2)])
 
-    with ThreadPoolExecutor(8) as pool:
-        wins = list(pool.map(attempt, range(8)))
+    wins = race(attempt)
     assert wins.count(True) == 1
     assert repo.get(ticket.id).issue_type == f"w{wins.index(True)}"  # type: ignore[union-attr]
 
@@ -144,6 +140,14 @@ def test_owner_listing_is_newest_first_paged_and_filtered(repo: TicketRepository
     opened = repo.list_for_owner(alice, Status.OPEN, 10, None)
     assert [t.id for t in opened.results] == [mine[3].id, mine[1].id]
     assert repo.list_for_owner(user(), None, 10, None).results == []
+
+
+def test_the_owner_index_takes_the_longest_owner_that_fits_and_no_longer(repo: TicketRepository) -> None:
+    longest = uuid.uuid4().hex + "/" * 160  # 32 + 160 * 3 = 512 characters once percent-encoded
+    assert repo.owner_fits(longest)
+    assert not repo.owner_fits(longest + "a") and not repo.owner_fits("€" * 57)  # 513 characters
+    ticket = new_ticket(repo, longest)
+    assert [t.id for t in repo.list_for_owner(longest, None, 10, None).results] == [ticket.id]
 
 
 def test_staff_listing_sees_everyone_newest_first(repo: TicketRepository) -> None:

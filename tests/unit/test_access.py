@@ -3,15 +3,13 @@ with `@api(..., access=...)` is what the adapter enforces, before the handler re
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import azure.functions as func
 import pytest
 
 from functions.http import OPERATIONS, Operation, api, route_params
 from shared.auth import mint_token
 from shared.config import Settings
-from shared.container import Container, use_container
+from shared.container import Container
 from tests.conftest import bearer
 from tests.unit.http_client import REGISTERED, invoke, payload
 
@@ -32,12 +30,7 @@ def ids(ops: list[Operation]) -> list[str]:
     return [op.name for op in ops]
 
 
-@pytest.fixture(autouse=True)
-def container(settings: Settings) -> Iterator[Container]:
-    c = Container.in_memory(settings)
-    use_container(c)
-    yield c
-    use_container(None)
+pytestmark = pytest.mark.usefixtures("container")  # the in-memory one of tests/conftest.py
 
 
 def call(

@@ -10,7 +10,7 @@ import socketserver
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -20,6 +20,7 @@ from sentry_sdk.envelope import Envelope
 from sentry_sdk.transport import Transport
 
 from shared.agent.client import LIMITS, MAX_RESPONSE_BYTES, AgentApiClient, AgentUnavailable, CircuitBreaker
+from tests.helpers import QuietHandler, serving
 
 URL = "http://agent.test/analyse"
 API_KEY = "sk-live-7f3c9a-do-not-leak"
@@ -312,7 +313,7 @@ class SlowServer(ThreadingHTTPServer):
         self.release = threading.Event()
 
 
-class SlowHandler(BaseHTTPRequestHandler):
+class SlowHandler(QuietHandler):
     server: SlowServer
 
     def do_POST(self) -> None:
@@ -329,18 +330,12 @@ class SlowHandler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def log_message(self, *_: object) -> None:
-        pass
-
 
 @pytest.fixture
 def slow_server() -> Iterator[SlowServer]:
-    server = SlowServer(delay=5.0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.release.set()
-    server.shutdown()
-    server.server_close()
+    with serving(SlowServer(delay=5.0)) as server:
+        yield server
+        server.release.set()
 
 
 def test_a_real_server_slower_than_the_timeout_is_cut_off(slow_server: SlowServer) -> None:
@@ -421,11 +416,17 @@ def test_a_half_open_breaker_lets_one_trial_through_and_its_success_closes_it() 
     assert breaker.state == "closed" and breaker.allow() and breaker.allow()
 
 
-def test_a_failed_trial_opens_the_breaker_again_for_another_reset_period() -> None:
+def half_open(reset_after: float) -> tuple[Clock, CircuitBreaker]:
+    """A breaker opened by one failure, whose reset period has just run out."""
     clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=10, clock=clock)
+    breaker = CircuitBreaker(failure_threshold=1, reset_after=reset_after, clock=clock)
     breaker.record_failure()
-    clock.now += 10
+    clock.now += reset_after
+    return clock, breaker
+
+
+def test_a_failed_trial_opens_the_breaker_again_for_another_reset_period() -> None:
+    clock, breaker = half_open(10)
     assert breaker.allow()
     breaker.record_failure()
     assert breaker.state == "open" and not breaker.allow()
@@ -436,10 +437,7 @@ def test_a_failed_trial_opens_the_breaker_again_for_another_reset_period() -> No
 
 
 def test_a_lost_trial_does_not_keep_the_breaker_shut_for_ever() -> None:
-    clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=10, clock=clock)
-    breaker.record_failure()
-    clock.now += 10
+    clock, breaker = half_open(10)
     assert breaker.allow()
     clock.now += 5
     assert not breaker.allow()
@@ -448,10 +446,7 @@ def test_a_lost_trial_does_not_keep_the_breaker_shut_for_ever() -> None:
 
 
 def test_only_one_of_many_concurrent_callers_gets_the_half_open_trial() -> None:
-    clock = Clock()
-    breaker = CircuitBreaker(failure_threshold=1, reset_after=1, clock=clock)
-    breaker.record_failure()
-    clock.now += 1
+    _, breaker = half_open(1)
     barrier = threading.Barrier(16)
     allowed: list[bool] = []
 

@@ -7,8 +7,6 @@ import hashlib
 import hmac
 import json
 import secrets
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -25,9 +23,20 @@ from shared.auth import Authenticator, JwksKeys, mint_token
 from shared.config import Settings, problems
 from shared.errors import AuthUnavailable, Unauthenticated
 from tests.conftest import SECRET
+from tests.helpers import QuietHandler, local_server, manage_check, serving, url_of
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+ISSUER, AUDIENCE = "https://login.example/t", "api://resolvemeq"
+
+
+def with_jwks(jwks_url: str, **env: str) -> Settings:
+    """Settings that trust the RS256 keys at `jwks_url` for ISSUER and AUDIENCE."""
+    return Settings(AUTH_JWKS_URL=jwks_url, AUTH_JWT_ISSUER=ISSUER, AUTH_JWT_AUDIENCE=AUDIENCE, **env)  # type: ignore[call-arg]
+
+
+def entra_claims(sub: str, *roles: str) -> dict[str, object]:
+    return {"sub": sub, "roles": list(roles), "iss": ISSUER, "aud": AUDIENCE}
 
 
 @pytest.fixture(autouse=True)
@@ -41,20 +50,15 @@ def jwks_url() -> Iterator[str]:
     public = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key()))
     body = json.dumps({"keys": [{**public, "kid": "k1", "use": "sig", "alg": "RS256"}]}).encode()
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, *_: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/keys"
-    server.shutdown()
+    with serving(local_server(Handler)) as server:
+        yield url_of(server, "/keys")
 
 
 def rs256(claims: dict) -> str:
@@ -62,19 +66,8 @@ def rs256(claims: dict) -> str:
 
 
 def test_rs256_tokens_from_a_jwks_are_accepted_with_issuer_and_audience(jwks_url: str) -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        AUTH_JWT_SECRET=SECRET,
-        AUTH_JWKS_URL=jwks_url,
-        AUTH_JWT_ISSUER="https://login.example/t",
-        AUTH_JWT_AUDIENCE="api://resolvemeq",
-    )
-    auth = Authenticator(settings)
-    good = {
-        "sub": "entra-user",
-        "roles": ["staff"],
-        "iss": "https://login.example/t",
-        "aud": "api://resolvemeq",
-    }
+    auth = Authenticator(with_jwks(jwks_url, AUTH_JWT_SECRET=SECRET))
+    good = entra_claims("entra-user", "staff")
     principal = auth.authenticate(f"Bearer {rs256(good)}")
     assert principal.sub == "entra-user" and principal.is_staff and not principal.is_admin
     for bad in ({**good, "aud": "api://other"}, {**good, "iss": "https://evil"}):
@@ -114,15 +107,8 @@ def test_bad_settings_are_refused_with_their_names() -> None:
 
 
 def test_check_command_names_each_problem() -> None:
-    env = {
-        "PATH": "/usr/bin:/bin",
-        "ENVIRONMENT": "production",
-        "AUTH_JWT_SECRET": "changeme",
-        "AGENT_ROLLOUT_PERCENT": "150",
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "manage", "check"], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    env = {"ENVIRONMENT": "production", "AUTH_JWT_SECRET": "changeme", "AGENT_ROLLOUT_PERCENT": "150"}
+    result = manage_check(env)
     assert result.returncode == 1
     assert "AGENT_ROLLOUT_PERCENT" in result.stdout and "AUTH_JWT_SECRET" in result.stdout
 
@@ -132,15 +118,7 @@ def test_check_command_reports_unreachable_storage() -> None:
         "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=a2V5;"
         "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
     )
-    env = {"PATH": "/usr/bin:/bin", "AzureWebJobsStorage": conn, "ENVIRONMENT": "local"}
-    result = subprocess.run(
-        [sys.executable, "-m", "manage", "check"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = manage_check({"AzureWebJobsStorage": conn, "ENVIRONMENT": "local"})
     assert result.returncode == 1 and "settings: ok" in result.stdout and "storage:" in result.stdout
 
 
@@ -222,8 +200,8 @@ def test_a_jwks_needs_an_issuer_and_an_audience_and_tls_outside_local() -> None:
     problems = refused_settings(
         ENVIRONMENT="production",
         AUTH_JWKS_URL="http://login.example/keys",
-        AUTH_JWT_ISSUER="https://login.example/t",
-        AUTH_JWT_AUDIENCE="api://resolvemeq",
+        AUTH_JWT_ISSUER=ISSUER,
+        AUTH_JWT_AUDIENCE=AUDIENCE,
     )
     assert "https" in problems["AUTH_JWKS_URL"]
 
@@ -238,28 +216,12 @@ def hs256_by_hand(claims: dict, key: bytes) -> str:
 
 
 def test_an_empty_secret_with_a_jwks_means_rs256_only(jwks_url: str) -> None:
-    settings = Settings(  # type: ignore[call-arg]
-        ENVIRONMENT="production",
-        AUTH_JWT_SECRET="",
-        AUTH_JWKS_URL=jwks_url.replace("http://", "https://"),
-        AUTH_JWT_ISSUER="https://login.example/t",
-        AUTH_JWT_AUDIENCE="api://resolvemeq",
+    settings = with_jwks(
+        jwks_url.replace("http://", "https://"), ENVIRONMENT="production", AUTH_JWT_SECRET=""
     )
     assert settings.auth_jwt_secret == ""
-    local = Settings(  # type: ignore[call-arg]
-        AUTH_JWT_SECRET="",
-        AUTH_JWKS_URL=jwks_url,
-        AUTH_JWT_ISSUER="https://login.example/t",
-        AUTH_JWT_AUDIENCE="api://resolvemeq",
-    )
-    auth = Authenticator(local)
-    claims = {
-        "sub": "mallory",
-        "roles": ["admin"],
-        "iss": "https://login.example/t",
-        "aud": "api://resolvemeq",
-        "exp": int(time.time()) + 60,
-    }
+    auth = Authenticator(with_jwks(jwks_url, AUTH_JWT_SECRET=""))
+    claims = {**entra_claims("mallory", "admin"), "exp": int(time.time()) + 60}
     assert auth.authenticate(f"Bearer {rs256(claims)}").sub == "mallory"
     forged = [
         hs256_by_hand(claims, b""),  # PyJWT refuses to sign with an empty key; an attacker does not
@@ -322,25 +284,14 @@ def test_with_a_real_secret_on_azure_a_dev_secret_token_is_401(azure_host: pytes
         use_container(None)
 
 
-def check_in(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "manage", "check"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", **env},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-
-
 def test_check_fails_on_an_azure_like_host_naming_the_secret_and_never_printing_it() -> None:
     """On an Azure host local.settings.json is not read, even when one lies in the tree."""
-    result = check_in({"WEBSITE_SITE_NAME": "resolvemeq-prod"})
+    result = manage_check({"WEBSITE_SITE_NAME": "resolvemeq-prod"})
     assert result.returncode == 1
     assert "AUTH_JWT_SECRET: not set" in result.stdout and "AzureWebJobsStorage: not set" in result.stdout
     from shared.config import LOCAL_DEV_SECRET
 
-    result = check_in({"WEBSITE_SITE_NAME": "resolvemeq-prod", "AUTH_JWT_SECRET": LOCAL_DEV_SECRET})
+    result = manage_check({"WEBSITE_SITE_NAME": "resolvemeq-prod", "AUTH_JWT_SECRET": LOCAL_DEV_SECRET})
     assert result.returncode == 1 and "AUTH_JWT_SECRET: is the development value" in result.stdout
     assert LOCAL_DEV_SECRET not in result.stdout + result.stderr
 

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
-from shared.config import Settings
-from shared.container import Container, use_container
+from shared.container import Container
 from shared.domain.models import AgentControls, AgentMode, ControlsUpdate, Principal
 from shared.errors import ConcurrencyConflict, Conflict
 from shared.services.controls import ControlsService
@@ -48,14 +46,6 @@ class Ticks:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-def container(settings: Settings) -> Iterator[Container]:
-    c = Container.in_memory(settings)
-    use_container(c)
-    yield c
-    use_container(None)
 
 
 def health(probe: CountingProbe, ticks: Ticks, c: Container) -> HealthService:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import io
 import json
 import logging
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from shared import observability
 from shared.agent.client import AgentApiClient, AgentUnavailable
+from tests.helpers import QuietHandler, local_server, serving, url_of
 
 
 def test_log_lines_are_json_with_the_invocation_id() -> None:
@@ -35,7 +34,7 @@ def test_log_lines_are_json_with_the_invocation_id() -> None:
     assert outside["invocation_id"] == "-"
 
 
-class KeyedAgent(BaseHTTPRequestHandler):
+class KeyedAgent(QuietHandler):
     """An agent service that answers 200, 500 or nothing at all, by path."""
 
     def do_POST(self) -> None:
@@ -47,18 +46,13 @@ class KeyedAgent(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, *_: object) -> None:
-        pass
-
 
 @pytest.fixture
 def agent_service() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), KeyedAgent)
+    server = local_server(KeyedAgent)
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(server):
+        yield url_of(server)
 
 
 @pytest.mark.parametrize("path", ["/analyse", "/fail"])

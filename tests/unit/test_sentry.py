@@ -3,7 +3,6 @@ what a Sentry outage costs a request."""
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import socket
@@ -12,7 +11,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import azure.functions as func
@@ -27,6 +25,7 @@ from shared.domain.models import Category, Principal, Status, Ticket, TicketCrea
 from shared.errors import AgentUnavailable
 from shared.storage.memory import InMemoryTicketRepository
 from tests.conftest import SECRET, token
+from tests.helpers import SentryCapture, serving
 from tests.unit.http_client import REGISTERED, Context, invoke, payload
 
 ACCOUNT_KEY = "Zm9yZ2VkLWFjY291bnQta2V5LXRoYXQtbXVzdC1uZXZlci1sZWF2ZQ=="
@@ -50,45 +49,6 @@ CLIENT_HEADERS = {
 NEVER_SENT = (ACCOUNT_KEY, AGENT_KEY, SECRET, EMAIL, CLIENT_IP, AAD_TOKEN, "Lisbon", "payroll", "Payroll")
 
 
-class CaptureServer(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self) -> None:
-        super().__init__(("127.0.0.1", 0), CaptureHandler)
-        self.envelopes: list[bytes] = []
-
-    @property
-    def dsn(self) -> str:
-        return f"http://public@127.0.0.1:{self.server_address[1]}/1"
-
-
-class CaptureHandler(BaseHTTPRequestHandler):
-    server: CaptureServer
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        if self.headers.get("Content-Encoding") == "gzip":
-            body = gzip.decompress(body)
-        self.server.envelopes.append(body)
-        self.send_response(200)
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def do_GET(self) -> None:
-        self.send_response(200)
-        self.send_header("Content-Length", "2")
-        self.end_headers()
-        self.wfile.write(b"{}")
-
-    def log_message(self, *_: object) -> None:
-        pass
-
-
-class BrokenRepository(InMemoryTicketRepository):
-    def get(self, ticket_id: int) -> None:
-        raise RuntimeError("storage exploded")
-
-
 @pytest.fixture(autouse=True)
 def sentry_off_afterwards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     gate = observability.FlushGate(observability.FLUSH_TIMEOUT_SECONDS, observability.FLUSH_PAUSE_SECONDS)
@@ -100,12 +60,15 @@ def sentry_off_afterwards(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def capture() -> Iterator[CaptureServer]:
-    server = CaptureServer()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def capture() -> Iterator[SentryCapture]:
+    with serving(SentryCapture()) as server:
+        yield server
+
+
+# Sentry sends the source lines around each frame: this raise stays well away from the secrets above.
+class BrokenRepository(InMemoryTicketRepository):
+    def get(self, ticket_id: int) -> None:
+        raise RuntimeError("storage exploded")
 
 
 def start_sentry(dsn: str, **values: str) -> Settings:
@@ -121,7 +84,7 @@ def start_sentry(dsn: str, **values: str) -> Settings:
     return settings
 
 
-def sentry_items(server: CaptureServer) -> list[dict[str, Any]]:
+def sentry_items(server: SentryCapture) -> list[dict[str, Any]]:
     sentry_sdk.flush(timeout=5)
     items = []
     for envelope in server.envelopes:
@@ -131,11 +94,11 @@ def sentry_items(server: CaptureServer) -> list[dict[str, Any]]:
     return items
 
 
-def events(server: CaptureServer) -> list[dict[str, Any]]:
+def events(server: SentryCapture) -> list[dict[str, Any]]:
     return [item for item in sentry_items(server) if "event_id" in item and "level" in item]
 
 
-def raw(server: CaptureServer) -> str:
+def raw(server: SentryCapture) -> str:
     return b"".join(server.envelopes).decode()
 
 
@@ -147,7 +110,7 @@ def frames(event: dict[str, Any]) -> list[dict[str, Any]]:
     ]
 
 
-def assert_nothing_private(server: CaptureServer) -> None:
+def assert_nothing_private(server: SentryCapture) -> None:
     text = raw(server)
     leaked = [secret for secret in NEVER_SENT if secret in text]
     assert not leaked, f"{leaked} reached Sentry"
@@ -157,7 +120,7 @@ def assert_nothing_private(server: CaptureServer) -> None:
 
 
 def test_an_unhandled_error_reaches_sentry_tagged_with_allowlisted_request_data(
-    capture: CaptureServer,
+    capture: SentryCapture,
 ) -> None:
     settings = start_sentry(capture.dsn)
     options = sentry_sdk.get_client().options
@@ -184,7 +147,7 @@ def test_an_unhandled_error_reaches_sentry_tagged_with_allowlisted_request_data(
     assert "storage exploded" in raw(capture)  # the event itself was kept, only secrets removed
 
 
-def test_a_user_id_that_is_an_email_address_goes_as_a_stable_pseudonym(capture: CaptureServer) -> None:
+def test_a_user_id_that_is_an_email_address_goes_as_a_stable_pseudonym(capture: SentryCapture) -> None:
     settings = start_sentry(capture.dsn)
     use_container(Container.in_memory(settings, tickets=BrokenRepository()))
     for _ in range(2):
@@ -258,7 +221,7 @@ def fail_after_logging_the_ticket(settings: Settings, ticket: Ticket, connection
     ],
 )
 def test_no_account_key_token_ticket_text_email_or_client_ip_reaches_sentry(
-    capture: CaptureServer, fail: Callable[[Settings, Ticket, str], None]
+    capture: SentryCapture, fail: Callable[[Settings, Ticket, str], None]
 ) -> None:
     settings = start_sentry(capture.dsn)
     use_container(Container.in_memory(settings, tickets=LeakyRepository(settings, fail)))
@@ -279,7 +242,7 @@ def test_no_account_key_token_ticket_text_email_or_client_ip_reaches_sentry(
 
 
 def test_an_event_the_scrubber_fails_on_is_sent_bare_not_lost(
-    capture: CaptureServer, monkeypatch: pytest.MonkeyPatch
+    capture: SentryCapture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     def broken(self: observability.Scrubber, event: Any) -> Any:
         raise RecursionError("too deep")
@@ -304,7 +267,7 @@ class VerbatimFailure(InMemoryTicketRepository):
 
 
 def test_free_text_a_request_sent_is_kept_out_even_when_an_exception_quotes_it_verbatim(
-    capture: CaptureServer,
+    capture: SentryCapture,
 ) -> None:
     settings = start_sentry(capture.dsn)
     use_container(Container.in_memory(settings, tickets=VerbatimFailure()))
@@ -326,7 +289,7 @@ def queue_call(name: str, body: dict[str, Any]) -> None:
 
 
 def test_autonomous_actions_send_confidence_metrics_and_failures_as_tagged_errors(
-    capture: CaptureServer,
+    capture: SentryCapture,
 ) -> None:
     settings = start_sentry(capture.dsn)
     container = Container.in_memory(settings)
@@ -369,7 +332,7 @@ class ExplodingTelemetry:
     ids=["crash-quoting-the-ticket", "warning-quoting-the-description-then-a-crash"],
 )
 def test_a_failed_message_is_a_tagged_error_without_its_body_or_ticket_text(
-    capture: CaptureServer, parts: dict[str, Any]
+    capture: SentryCapture, parts: dict[str, Any]
 ) -> None:
     settings = start_sentry(capture.dsn)
     container = Container.in_memory(settings, **parts)
@@ -400,7 +363,7 @@ def test_a_failed_message_is_a_tagged_error_without_its_body_or_ticket_text(
 # --- breadcrumbs -------------------------------------------------------------------------------------
 
 
-def test_breadcrumbs_of_outgoing_requests_lose_their_query_string(capture: CaptureServer) -> None:
+def test_breadcrumbs_of_outgoing_requests_lose_their_query_string(capture: SentryCapture) -> None:
     start_sentry(capture.dsn)
     url = f"http://127.0.0.1:{capture.server_address[1]}/analyse"
     with observability.invocation("inv-1", "agent_run"):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import pytest
 
@@ -17,12 +16,7 @@ ALICE, BOB, STAFF = bearer("alice"), bearer("bob"), bearer("sam", "staff")
 JSON = {"Content-Type": "application/json"}
 
 
-@pytest.fixture(autouse=True)
-def container(settings: Settings) -> Iterator[Container]:
-    c = Container.in_memory(settings)
-    use_container(c)
-    yield c
-    use_container(None)
+pytestmark = pytest.mark.usefixtures("container")  # the in-memory one of tests/conftest.py
 
 
 def create(headers: dict[str, str], **fields: object) -> dict:

@@ -15,7 +15,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.domain.models import HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
-from shared.ports import QuotaExceeded, WindowLimit, WindowUsage, new_entry
+from shared.ports import MAX_OWNER_KEY, QuotaExceeded, WindowLimit, WindowUsage, new_entry
 from shared.storage.keys import (
     CREATE_MARKERS,
     TICKET_ROW,
@@ -103,6 +103,9 @@ class TableTicketRepository:
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-io")
         self._lock = threading.Lock()
         self._creates_seen: dict[tuple[str, int], set[int]] = {}
+
+    def owner_fits(self, owner: str) -> bool:
+        return len(owner_key(owner)) <= MAX_OWNER_KEY
 
     def next_id(self) -> int:
         return self._ids.next_id()
