@@ -8,7 +8,8 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from functions.http import Call, api, json_response
-from shared.domain.models import Page, Status, StatusChange, TicketCreate, TicketPage, TicketPublic
+from shared.domain.models import Status, StatusChange, TicketCreate
+from shared.domain.public import HistoryPage, TicketPage, TicketPublic
 
 bp = func.Blueprint()
 
@@ -60,11 +61,7 @@ def tickets_create(call: Call) -> func.HttpResponse:
 def _list(call: Call) -> func.HttpResponse:
     q = call.query(ListQuery)
     page = call.container.ticket_service.list(call.caller, q.status, q.limit, q.cursor, q.mine)
-    return json_response(_public(page))
-
-
-def _public(page: Page) -> TicketPage:
-    return TicketPage(results=[ticket.public() for ticket in page.results], next_cursor=page.next_cursor)
+    return json_response(page)
 
 
 @api(bp, "tickets_list", "tickets", "GET", access="user", query=ListQuery, response=TicketPage)
@@ -101,7 +98,15 @@ def tickets_status(call: Call) -> func.HttpResponse:
     return json_response(ticket.public())
 
 
-@api(bp, "tickets_history", "tickets/{id:int}/action-history", "GET", access="user", query=HistoryQuery)
+@api(
+    bp,
+    "tickets_history",
+    "tickets/{id:int}/action-history",
+    "GET",
+    access="user",
+    query=HistoryQuery,
+    response=HistoryPage,
+)
 def tickets_history(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/action-history/ — owner or staff, newest first."""
     q = call.query(HistoryQuery)

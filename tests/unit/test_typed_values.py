@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from functions.ops import openapi_document
 from shared.config import Settings
 from shared.container import Container, use_container
-from shared.domain.models import ProcessMessage, Status, Ticket
+from shared.domain.models import HistoryEntry, ProcessMessage, Status, Ticket
+from shared.domain.public import HistoryEntryPublic
 from tests.conftest import bearer
 from tests.unit.http_client import invoke, payload
 
@@ -92,3 +96,34 @@ def test_a_snapshot_of_another_version_is_not_used() -> None:
     )
     assert mismatched.snapshot() is None
     assert json.loads(mismatched.model_dump_json())["ticket"]["version"] == 2
+
+
+def test_a_shown_history_entry_has_every_stored_field_but_its_keys() -> None:
+    stored = set(HistoryEntry.model_fields) - {"ticket_id", "seq"}
+    assert set(HistoryEntryPublic.model_fields) == stored | {"id"}
+
+
+def test_openapi_shows_each_operations_response_model() -> None:
+    doc = openapi_document("test")
+    paths = doc["paths"]
+
+    def shown(path: str, method: str, status: str) -> dict[str, Any]:
+        return paths[path][method]["responses"][status]["content"]["application/json"]["schema"]
+
+    ticket = shown("/api/tickets/{id}/", "get", "200")
+    assert ticket["title"] == "TicketPublic" and "version" not in ticket["properties"]
+    assert shown("/api/tickets/", "post", "201")["title"] == "TicketPublic"
+    assert shown("/api/tickets/", "get", "200")["title"] == "TicketPage"
+    assert shown("/api/tickets/{id}/action-history/", "get", "200")["title"] == "HistoryPage"
+    assert shown("/api/tickets/{id}/process/", "post", "202")["title"] == "ProcessAccepted"
+    assert shown("/api/tickets/{id}/process/", "post", "200")["title"] == "ProcessSkipped"
+    health = [ref["$ref"] for ref in shown("/api/health/", "get", "200")["anyOf"]]
+    assert health == ["#/components/schemas/HealthReport", "#/components/schemas/HealthStatus"]
+    assert shown("/api/health/", "get", "503") == shown("/api/health/", "get", "200")
+
+
+def test_every_schema_reference_in_openapi_resolves() -> None:
+    doc = openapi_document("test")
+    refs = set(re.findall(r'"\$ref": "([^"]+)"', json.dumps(doc)))
+    assert refs and all(ref.startswith("#/components/schemas/") for ref in refs)
+    assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(doc["components"]["schemas"])
