@@ -11,6 +11,7 @@ from functions.http import Call, api, json_response
 from functions.queues import queue_worker
 from shared.container import get_container
 from shared.domain.models import AgentControls, CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
+from shared.domain.public import ProcessAccepted, ProcessSkipped
 from shared.storage.names import AGENT_QUEUE, CHECK_QUEUE
 
 bp = func.Blueprint()
@@ -24,13 +25,15 @@ bp = func.Blueprint()
     access="user",
     body=ProcessRequest,
     status=202,
+    response=ProcessAccepted,
+    other_responses={200: ProcessSkipped},
 )
 def agent_process(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/process/ — owner or staff; 202 queued, 200 skipped, 429 throttled."""
     body = call.body(ProcessRequest, optional=True)
     result, quota = call.container.process_service.request(call.caller, call.route_int("id"), body)
     headers = quota.headers() if quota else None
-    return json_response(result, 202 if result["status"] == "queued" else 200, headers)
+    return json_response(result, 202 if isinstance(result, ProcessAccepted) else 200, headers)
 
 
 @bp.function_name("agent_run")

@@ -6,8 +6,8 @@ import json
 import logging
 import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
 
 import azure.functions as func
@@ -182,6 +182,7 @@ class Operation:
     query: type[BaseModel] | None
     status: int
     response: type[BaseModel] | None
+    other_responses: Mapping[int, type[BaseModel]] = field(default_factory=dict)  # by status
 
 
 OPERATIONS: list[Operation] = []
@@ -199,6 +200,7 @@ def api(
     query: type[BaseModel] | None = None,
     status: int = 200,
     response: type[BaseModel] | None = None,
+    other_responses: Mapping[int, type[BaseModel]] | None = None,
 ) -> Callable[[PublicHandler], Any]: ...
 
 
@@ -214,6 +216,7 @@ def api(
     query: type[BaseModel] | None = None,
     status: int = 200,
     response: type[BaseModel] | None = None,
+    other_responses: Mapping[int, type[BaseModel]] | None = None,
 ) -> Callable[[Handler], Any]: ...
 
 
@@ -228,6 +231,7 @@ def api(
     query: type[BaseModel] | None = None,
     status: int = 200,
     response: type[BaseModel] | None = None,
+    other_responses: Mapping[int, type[BaseModel]] | None = None,
 ) -> Callable[[AnyHandler], Any]:
     """Register an HTTP function (name, route, method, who may call it, adapter) and describe it
     for OpenAPI. The handler gets a `Call` whose caller holds the role (`PublicCall`, caller or
@@ -237,7 +241,20 @@ def api(
 
     def register(handler: AnyHandler) -> Any:
         summary = (handler.__doc__ or name).strip().splitlines()[0]
-        OPERATIONS.append(Operation(name, route, method, access, summary, body, query, status, response))
+        OPERATIONS.append(
+            Operation(
+                name,
+                route,
+                method,
+                access,
+                summary,
+                body,
+                query,
+                status,
+                response,
+                dict(other_responses or {}),
+            )
+        )
         wrapped = endpoint(handler, access, route)
         return bp.function_name(name)(bp.route(route=route, methods=[method])(wrapped))
 

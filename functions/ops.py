@@ -4,20 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import cache
+from http import HTTPStatus
 from typing import Any
 
 import azure.functions as func
+from pydantic import BaseModel
 
 from functions.http import OPERATIONS, ROUTE_PARAM, Operation, PublicCall, api, json_response, route_params
+from shared.domain.public import Health
 
 bp = func.Blueprint()
 
 
-@api(bp, "ops_health", "health", "GET", access="public")
+@api(bp, "ops_health", "health", "GET", access="public", response=Health, other_responses={503: Health})
 def ops_health(call: PublicCall) -> func.HttpResponse:
     """Health: anyone gets ok/degraded (503); staff also get storage, queues, poison, agent status."""
     report = call.container.health.report(call.caller)
-    return json_response(report, 200 if report["status"] == "ok" else 503)
+    return json_response(report, 200 if report.status == "ok" else 503)
 
 
 @api(bp, "ops_openapi", "openapi.json", "GET", access="public")
@@ -34,6 +37,14 @@ def openapi_document(version: str) -> dict[str, Any]:
 def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, Any]:
     """The document for `operations`: paths, parameters and security from their declarations."""
     paths: dict[str, dict[str, Any]] = {}
+    schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
+
+    def schema(model: type[BaseModel]) -> dict[str, Any]:
+        """The model's JSON schema; the models it uses go to components, where its refs point."""
+        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        schemas.update(found.pop("$defs", {}))
+        return found
+
     for op in operations:
         path = "/api/" + ROUTE_PARAM.sub(r"{\1}", op.route) + "/"
         operation: dict[str, Any] = {"operationId": op.name, "summary": op.summary, "responses": {}}
@@ -43,20 +54,22 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
                 for name, kind in params.items()
             ]
         if op.query:
-            schema = op.query.model_json_schema()
             operation.setdefault("parameters", []).extend(
                 {"name": name, "in": "query", "required": False, "schema": field}
-                for name, field in schema["properties"].items()
+                for name, field in schema(op.query)["properties"].items()
             )
         if op.body:
             operation["requestBody"] = {
                 "required": True,
-                "content": {"application/json": {"schema": op.body.model_json_schema()}},
+                "content": {"application/json": {"schema": schema(op.body)}},
             }
-        success: dict[str, Any] = {"description": "Success"}
-        if op.response:
-            success["content"] = {"application/json": {"schema": op.response.model_json_schema()}}
-        operation["responses"][str(op.status)] = success
+        for status, model in {op.status: op.response, **op.other_responses}.items():
+            described: dict[str, Any] = {
+                "description": "Success" if status < 300 else HTTPStatus(status).phrase
+            }
+            if model:
+                described["content"] = {"application/json": {"schema": schema(model)}}
+            operation["responses"][str(status)] = described
         operation["responses"]["default"] = {
             "description": "Error (RFC 9457)",
             "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
@@ -75,7 +88,7 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}},
-            "schemas": {"Problem": PROBLEM_SCHEMA},
+            "schemas": schemas,
         },
     }
 

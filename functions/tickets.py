@@ -8,7 +8,8 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from functions.http import Call, api, json_response
-from shared.domain.models import Page, Status, StatusChange, Ticket, TicketCreate
+from shared.domain.models import Status, StatusChange, TicketCreate
+from shared.domain.public import HistoryPage, TicketPage, TicketPublic
 
 bp = func.Blueprint()
 
@@ -41,11 +42,20 @@ class ListQuery(_Query):
     mine: bool = False
 
 
-@api(bp, "tickets_create", "tickets", "POST", access="user", body=TicketCreate, status=201, response=Ticket)
+@api(
+    bp,
+    "tickets_create",
+    "tickets",
+    "POST",
+    access="user",
+    body=TicketCreate,
+    status=201,
+    response=TicketPublic,
+)
 def tickets_create(call: Call) -> func.HttpResponse:
     """POST /api/tickets/"""
     ticket, quota = call.container.ticket_service.create_counted(call.caller, call.body(TicketCreate))
-    return json_response(ticket, 201, quota.headers() if quota else None)
+    return json_response(ticket.public(), 201, quota.headers() if quota else None)
 
 
 def _list(call: Call) -> func.HttpResponse:
@@ -54,22 +64,22 @@ def _list(call: Call) -> func.HttpResponse:
     return json_response(page)
 
 
-@api(bp, "tickets_list", "tickets", "GET", access="user", query=ListQuery, response=Page)
+@api(bp, "tickets_list", "tickets", "GET", access="user", query=ListQuery, response=TicketPage)
 def tickets_list(call: Call) -> func.HttpResponse:
     """GET /api/tickets/"""
     return _list(call)
 
 
-@api(bp, "tickets_list_alias", "tickets/list", "GET", access="user", query=ListQuery, response=Page)
+@api(bp, "tickets_list_alias", "tickets/list", "GET", access="user", query=ListQuery, response=TicketPage)
 def tickets_list_alias(call: Call) -> func.HttpResponse:
     """GET /api/tickets/list/"""
     return _list(call)
 
 
-@api(bp, "tickets_get", "tickets/{id:int}", "GET", access="user", response=Ticket)
+@api(bp, "tickets_get", "tickets/{id:int}", "GET", access="user", response=TicketPublic)
 def tickets_get(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/"""
-    return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")))
+    return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")).public())
 
 
 @api(
@@ -79,16 +89,24 @@ def tickets_get(call: Call) -> func.HttpResponse:
     "POST",
     access="staff",
     body=StatusChange,
-    response=Ticket,
+    response=TicketPublic,
 )
 def tickets_status(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/status/ (staff)"""
     change = call.body(StatusChange)
     ticket = call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)
-    return json_response(ticket)
+    return json_response(ticket.public())
 
 
-@api(bp, "tickets_history", "tickets/{id:int}/action-history", "GET", access="user", query=HistoryQuery)
+@api(
+    bp,
+    "tickets_history",
+    "tickets/{id:int}/action-history",
+    "GET",
+    access="user",
+    query=HistoryQuery,
+    response=HistoryPage,
+)
 def tickets_history(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/action-history/ — owner or staff, newest first."""
     q = call.query(HistoryQuery)

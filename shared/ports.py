@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from shared.domain.analysis import Analysis
 from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
 
 Clock = Callable[[], datetime]
@@ -196,8 +197,8 @@ class MessageQueue(Protocol):
 
 
 class Analyser(Protocol):
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
-        """SPEC §6 step 1 shape; raises AgentUnavailable."""
+    def analyse(self, ticket: dict[str, Any]) -> Analysis:
+        """SPEC §6 step 1; raises AgentUnavailable."""
 
 
 class Telemetry(Protocol):

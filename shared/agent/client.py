@@ -1,6 +1,6 @@
 """Client for the external agent service (``AGENT_API_URL``): retries, a circuit breaker, Sentry.
 
-``AgentApiClient.analyse`` returns the same shape as the embedded agent or raises
+``AgentApiClient.analyse`` returns an ``Analysis``, as the embedded agent does, or raises
 ``AgentUnavailable``; the caller then defers the ticket to humans. The API key is sent
 in a header and never appears in an exception, a log line or a Sentry event; nor does
 the URL, which may carry a key in its query.
@@ -29,6 +29,7 @@ import sentry_sdk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared import errors
+from shared.domain.analysis import Analysis, Details, Provenance, Solution
 
 logger = logging.getLogger("resolvemeq.agent_api")
 
@@ -220,7 +221,7 @@ def request_body(ticket: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> dict[str, Any]:
+def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> Analysis:
     """The embedded agent's shape, with provenance ``agent: {kind: external, version}``."""
     extra = response.model_extra or {}
     version = extra.get("version") or extra.get("model")
@@ -236,24 +237,24 @@ def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> dict[str, An
         if kept:
             steps.append(kept)
             budget -= len(kept)
-    return {
-        "confidence": float(response.confidence),
-        "recommended_action": response.recommended_action,
-        "reasoning": clip(response.reasoning, LIMITS["reasoning"]),
-        "analysis": {
-            "severity": name(analysis.severity) or "medium",
-            "category": name(analysis.category) or ticket.get("category") or "other",
-            "suggested_team": clip(analysis.suggested_team or "", short) or None,
-            "complexity": name(analysis.complexity) or "medium",
-        },
-        "solution": {
-            "steps": steps,
-            "estimated_time": clip(response.solution.estimated_time or "", short) or "unknown",
-            "success_probability": float(response.solution.success_probability),
-        },
-        "knowledge_base_entries": [],
-        "agent": {"kind": "external", "version": clip(str(version), short) if version else "unknown"},
-    }
+    return Analysis(
+        confidence=float(response.confidence),
+        recommended_action=response.recommended_action,
+        reasoning=clip(response.reasoning, LIMITS["reasoning"]),
+        analysis=Details(
+            severity=name(analysis.severity) or "medium",
+            category=name(analysis.category) or ticket.get("category") or "other",
+            suggested_team=clip(analysis.suggested_team or "", short) or None,
+            complexity=name(analysis.complexity) or "medium",
+        ),
+        solution=Solution(
+            steps=steps,
+            estimated_time=clip(response.solution.estimated_time or "", short) or "unknown",
+            success_probability=float(response.solution.success_probability),
+        ),
+        knowledge_base_entries=[],
+        agent=Provenance(kind="external", version=clip(str(version), short) if version else "unknown"),
+    )
 
 
 # The end of the current attempt (monotonic seconds), read by every socket operation.
@@ -403,7 +404,7 @@ class AgentApiClient:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse(self, ticket: dict[str, Any]) -> Analysis:
         """Analyse a ticket; raises ``AgentUnavailable`` when no valid answer comes back."""
         body = request_body(ticket)
         if not self.breaker.allow():

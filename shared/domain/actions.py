@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from shared.domain.analysis import Analysis, Details
 from shared.domain.clarification import CLARIFYING_QUESTIONS
 from shared.domain.models import ActionType, HistoryEntry, Priority, Resolution, Status, Ticket
 
@@ -22,31 +23,32 @@ SYSTEM = "system"
 DEFAULT_TEAM = "service-desk"
 
 
-def agent_summary(analysis: dict[str, Any], action: ActionType, now: datetime) -> dict[str, Any]:
-    """The `agent` field of a ticket: the last analysis and what was decided."""
+def agent_summary(analysis: Analysis, action: ActionType, now: datetime) -> dict[str, Any]:
+    """The `agent` field of a ticket: the last analysis (as the analyser said it) and what was decided."""
+    said = analysis.as_dict()
     return {
-        "confidence": analysis.get("confidence"),
-        "recommended_action": analysis.get("recommended_action"),
-        "reasoning": analysis.get("reasoning", ""),
-        "analysis": analysis.get("analysis", {}),
-        "solution": analysis.get("solution", {}),
-        "knowledge_base_entries": analysis.get("knowledge_base_entries", []),
-        "agent": analysis.get("agent", {}),
+        "confidence": said.get("confidence"),
+        "recommended_action": said.get("recommended_action"),
+        "reasoning": said.get("reasoning", ""),
+        "analysis": said.get("analysis", {}),
+        "solution": said.get("solution", {}),
+        "knowledge_base_entries": said.get("knowledge_base_entries", []),
+        "agent": said.get("agent", {}),
         "decided_action": action.value,
         "processed_at": now.isoformat(),
     }
 
 
-def _changes(action: ActionType, analysis: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def _changes(action: ActionType, analysis: Analysis) -> tuple[dict[str, Any], dict[str, Any]]:
     """Ticket field updates and the action's parameters."""
-    details = analysis.get("analysis") or {}
-    solution = analysis.get("solution") or {}
-    team = details.get("suggested_team") or DEFAULT_TEAM
+    details = analysis.analysis
+    solution = analysis.as_dict().get("solution", {})  # recorded as the analyser said it
+    team = details.suggested_team or DEFAULT_TEAM
     if action == ActionType.AUTO_RESOLVE:
         resolution = Resolution(autonomous_action=action.value)
         return {"status": Status.RESOLVED, "resolution": resolution}, {"solution": solution}
     if action == ActionType.ESCALATE:
-        priority = Priority.CRITICAL if details.get("severity") == "critical" else Priority.HIGH
+        priority = Priority.CRITICAL if details.severity == "critical" else Priority.HIGH
         return {"status": Status.ESCALATED, "priority": priority, "assigned_team": team}, {
             "priority": priority.value,
             "team": team,
@@ -54,7 +56,7 @@ def _changes(action: ActionType, analysis: dict[str, Any]) -> tuple[dict[str, An
     if action == ActionType.ASSIGN_TO_TEAM:
         return {"status": Status.ASSIGNED, "assigned_team": team}, {"team": team}
     if action == ActionType.REQUEST_CLARIFICATION:
-        questions = analysis.get("questions") or list(CLARIFYING_QUESTIONS)
+        questions = list(analysis.questions or CLARIFYING_QUESTIONS)
         return {"status": Status.PENDING_CLARIFICATION}, {"questions": questions}
     if action == ActionType.SCHEDULE_FOLLOWUP:
         return {"status": Status.IN_PROGRESS}, {"solution": solution}
@@ -64,7 +66,7 @@ def _changes(action: ActionType, analysis: dict[str, Any]) -> tuple[dict[str, An
 def act(
     ticket: Ticket,
     action: ActionType,
-    analysis: dict[str, Any],
+    analysis: Analysis,
     now: datetime,
     provenance: dict[str, Any],
 ) -> tuple[Ticket, HistoryEntry]:
@@ -80,7 +82,7 @@ def defer(
     ticket: Ticket,
     reason: str,
     decided: ActionType | None,
-    analysis: dict[str, Any] | None,
+    analysis: Analysis | None,
     now: datetime,
     provenance: dict[str, Any],
 ) -> tuple[Ticket, HistoryEntry]:
@@ -95,7 +97,7 @@ def defer(
 
 
 def shadow(
-    ticket: Ticket, decided: ActionType, analysis: dict[str, Any], now: datetime, provenance: dict[str, Any]
+    ticket: Ticket, decided: ActionType, analysis: Analysis, now: datetime, provenance: dict[str, Any]
 ) -> tuple[Ticket, HistoryEntry]:
     """Shadow mode: record what the agent would have done; the ticket itself stays as it is."""
     params = {"would_do": decided.value, **provenance}
@@ -104,10 +106,9 @@ def shadow(
     )
 
 
-FOLLOWUP_UNRESOLVED = {
-    "analysis": {"severity": "high"},
-    "reasoning": "The scheduled follow-up found it unresolved.",
-}
+FOLLOWUP_UNRESOLVED = Analysis(
+    analysis=Details(severity="high"), reasoning="The scheduled follow-up found it unresolved."
+)
 
 
 def followup_due(ticket: Ticket, action_seq: int) -> bool:
@@ -131,9 +132,8 @@ def escalate_unresolved(ticket: Ticket, now: datetime) -> tuple[Ticket, HistoryE
     )
 
 
-def _judgement(analysis: dict[str, Any] | None) -> dict[str, Any]:
+def _judgement(analysis: Analysis | None) -> dict[str, Any]:
     """What a history entry keeps of the analysis behind it: its confidence and reasoning."""
-    return {
-        "confidence": (analysis or {}).get("confidence"),
-        "reasoning": (analysis or {}).get("reasoning", ""),
-    }
+    if analysis is None:
+        return {"confidence": None, "reasoning": ""}
+    return {"confidence": analysis.confidence, "reasoning": analysis.reasoning}

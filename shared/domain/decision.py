@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from shared.domain.analysis import Analysis
 from shared.domain.models import ActionType
 
 CRITICAL_SEVERITIES = frozenset({"critical", "high"})
@@ -24,10 +24,9 @@ class Thresholds:
     success_probability: float = 0.8
 
 
-def is_critical(analysis: dict[str, Any]) -> bool:
-    details = analysis.get("analysis") or {}
-    severity = str(details.get("severity", "")).lower()
-    category = str(details.get("category", "")).lower()
+def is_critical(analysis: Analysis) -> bool:
+    severity = (analysis.analysis.severity or "").lower()
+    category = (analysis.analysis.category or "").lower()
     return severity in CRITICAL_SEVERITIES or category in CRITICAL_CATEGORIES
 
 
@@ -35,10 +34,10 @@ def confidence_level(confidence: float, t: Thresholds) -> str:
     return "high" if confidence >= t.high else "medium" if confidence >= t.medium else "low"
 
 
-def decide(analysis: dict[str, Any], t: Thresholds) -> ActionType:
-    confidence = float(analysis.get("confidence") or 0.0)
-    recommended = str(analysis.get("recommended_action", "")).lower()
-    success = float((analysis.get("solution") or {}).get("success_probability") or 0.0)
+def decide(analysis: Analysis, t: Thresholds) -> ActionType:
+    confidence = analysis.confidence or 0.0
+    recommended = analysis.recommended_action.lower()
+    success = analysis.solution.success_probability
     level = confidence_level(confidence, t)
     if level == "high":
         if recommended == "auto_resolve":

@@ -131,8 +131,8 @@ class Resolution(BaseModel):
     reopened_reason: str = ""
 
 
-class Ticket(BaseModel):
-    """A ticket as stored and served. `version` counts committed changes (1 = created)."""
+class TicketPublic(BaseModel):
+    """A ticket as the API shows it: everything but its version."""
 
     id: int
     issue_type: str
@@ -148,7 +148,21 @@ class Ticket(BaseModel):
     agent_processed: bool = False
     agent: dict[str, Any] | None = None
     resolution: Resolution | None = None
-    version: int = Field(default=1, exclude=True)
+
+
+class TicketPage(BaseModel):
+    results: list[TicketPublic]
+    next_cursor: str | None = None
+
+
+class Ticket(TicketPublic):
+    """A ticket as stored. `version` counts committed changes (1 = created); it guards every
+    change (see TicketRepository.save) and is not shown (`public()`)."""
+
+    version: int = 1
+
+    def public(self) -> TicketPublic:
+        return TicketPublic.model_validate(self.model_dump(exclude={"version"}))
 
     def state(self) -> dict[str, Any]:
         """The part of a ticket an action changes and a rollback restores."""
@@ -277,9 +291,11 @@ class ProcessMessage(BaseModel):
     attempt: int = Field(default=0, ge=0)
 
     def snapshot(self) -> Ticket | None:
-        if self.ticket is None or self.ticket_version is None:
+        """The ticket carried, when it is the version accepted. (A message sent before the ticket
+        carried its version reads as version 1, so only a request accepted on version 1 uses it.)"""
+        if self.ticket is None or self.ticket.version != self.ticket_version:
             return None
-        return self.ticket.model_copy(update={"version": self.ticket_version})
+        return self.ticket
 
 
 class CheckMessage(BaseModel):

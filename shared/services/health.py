@@ -5,9 +5,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 
 from shared.domain.models import AgentControls, Principal
+from shared.domain.public import AgentHealth, HealthReport, HealthStatus, StorageHealth
 from shared.ports import Probe
 
 PUBLIC_CACHE_SECONDS = 5.0  # anyone may call /health/: at most one storage ping per instance per this
@@ -33,30 +34,28 @@ class HealthService:
         self._version = version
         self._environment = environment
         self._monotonic = monotonic
-        self._public: tuple[float, dict[str, Any]] | None = None
+        self._public: tuple[float, HealthStatus] | None = None
         self._refreshing = threading.Lock()
 
-    def report(self, caller: Principal | None) -> dict[str, Any]:
+    def report(self, caller: Principal | None) -> HealthStatus | HealthReport:
         """Anyone: `{status}`, from a report at most PUBLIC_CACHE_SECONDS old, so anonymous
         traffic cannot turn into storage traffic. Staff: the full report, checked live."""
         if caller is None or not caller.is_staff:
-            return dict(self._public_report())
+            return self._public_report()
         problem = self._probe.ping() if self._probe else None
-        report: dict[str, Any] = {"status": "degraded" if problem else "ok"}
         depths = self._probe.queue_depths() if self._probe else {}
-        report.update(
+        poisoned = any(v for k, v in depths.items() if k.endswith("-poison"))
+        return HealthReport(
+            status="degraded" if problem or poisoned else "ok",
             version=self._version,
             environment=self._environment,
-            storage={"ok": problem is None, "error": problem},
+            storage=StorageHealth(ok=problem is None, error=problem),
             queues={k: v for k, v in depths.items() if not k.endswith("-poison")},
             poison={k: v for k, v in depths.items() if k.endswith("-poison")},
             agent=self._agent(),
         )
-        if any(v for k, v in depths.items() if k.endswith("-poison")):
-            report["status"] = "degraded"
-        return report
 
-    def _public_report(self) -> dict[str, Any]:
+    def _public_report(self) -> HealthStatus:
         """One thread refreshes an expired report; the others meanwhile get the last one."""
         cached = self._public
         if cached and self._monotonic() - cached[0] < PUBLIC_CACHE_SECONDS:
@@ -70,18 +69,18 @@ class HealthService:
             if cached and started - cached[0] < PUBLIC_CACHE_SECONDS:
                 return cached[1]  # refreshed while we waited
             problem = self._probe.ping() if self._probe else None
-            report = {"status": "degraded" if problem else "ok"}
+            report = HealthStatus(status="degraded" if problem else "ok")
             self._public = (started, report)
             return report
         finally:
             self._refreshing.release()
 
-    def _agent(self) -> dict[str, Any]:
+    def _agent(self) -> AgentHealth:
         controls = self._controls.current()
-        return {
-            "status": controls.status,
-            "enabled": controls.enabled,
-            "mode": controls.mode.value,
-            "rollout_percent": controls.rollout_percent,
-            "reason": controls.reason,
-        }
+        return AgentHealth(
+            status=controls.status,
+            enabled=controls.enabled,
+            mode=controls.mode.value,
+            rollout_percent=controls.rollout_percent,
+            reason=controls.reason,
+        )

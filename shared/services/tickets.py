@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from shared.domain import changes
 from shared.domain.models import (
-    HistoryEntry,
-    Page,
     Principal,
     Status,
     StatusChange,
@@ -15,6 +11,7 @@ from shared.domain.models import (
     TicketCreate,
     storable,
 )
+from shared.domain.public import HistoryEntryPublic, HistoryPage, TicketPage
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
 from shared.ports import MAX_OWNER_KEY, Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 from shared.services.throttle import Quota, throttled
@@ -23,6 +20,9 @@ MAX_RETRIES = 5
 
 
 class TicketService:
+    """One ticket comes back as stored (`Ticket`, with its version: callers such as the agent act on
+    it), and the route shows `ticket.public()`; pages come back as they are shown."""
+
     def __init__(
         self, tickets: TicketRepository, clock: Clock, create_limit: WindowLimit | None = None
     ) -> None:
@@ -69,22 +69,24 @@ class TicketService:
 
     def list(
         self, caller: Principal, status: Status | None, limit: int, cursor: str | None, mine: bool
-    ) -> Page:
+    ) -> TicketPage:
         """Staff see every ticket unless they ask for their own; users only ever see theirs."""
         if caller.is_staff and not mine:
-            return self.tickets.list_all(status, limit, cursor)
-        return self.tickets.list_for_owner(caller.sub, status, limit, cursor)
+            page = self.tickets.list_all(status, limit, cursor)
+        else:
+            page = self.tickets.list_for_owner(caller.sub, status, limit, cursor)
+        return TicketPage(results=[t.public() for t in page.results], next_cursor=page.next_cursor)
 
-    def history(self, caller: Principal, ticket_id: int, limit: int, cursor: str | None) -> dict[str, Any]:
+    def history(self, caller: Principal, ticket_id: int, limit: int, cursor: str | None) -> HistoryPage:
         """A ticket's action history, newest first. Every change after creation adds one entry."""
         ticket = self.get(caller, ticket_id)
         page = self.tickets.history(ticket_id, limit, cursor)
-        return {
-            "ticket_id": ticket_id,
-            "total_actions": ticket.version - 1,
-            "action_history": [entry_view(e) for e in page.results],
-            "next_cursor": page.next_cursor,
-        }
+        return HistoryPage(
+            ticket_id=ticket_id,
+            total_actions=ticket.version - 1,
+            action_history=[HistoryEntryPublic.of(e) for e in page.results],
+            next_cursor=page.next_cursor,
+        )
 
     def change_status(self, caller: Principal, ticket_id: int, change: StatusChange) -> Ticket:
         """A human (staff) change, recorded in the ticket's history. Raises Forbidden, NotFound."""
@@ -116,7 +118,3 @@ def _check_owner(tickets: TicketRepository, user: str) -> None:
             "Your user id is too long to be stored.",
             [{"loc": "user", "msg": f"At most {MAX_OWNER_KEY} characters once percent-encoded."}],
         )
-
-
-def entry_view(entry: HistoryEntry) -> dict[str, Any]:
-    return {"id": entry.id, **entry.model_dump(mode="json", exclude={"ticket_id", "seq"})}

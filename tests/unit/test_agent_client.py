@@ -106,7 +106,7 @@ def client_for(
 
 def failure(client: AgentApiClient) -> AgentUnavailable:
     with pytest.raises(AgentUnavailable) as caught:
-        client.analyse(TICKET)
+        client.analyse(TICKET).as_dict()
     return caught.value
 
 
@@ -115,7 +115,7 @@ def failure(client: AgentApiClient) -> AgentUnavailable:
 
 def test_a_good_answer_comes_back_in_the_embedded_agents_shape() -> None:
     service = Service(ok())
-    result = client_for(service).analyse(TICKET)
+    result = client_for(service).analyse(TICKET).as_dict()
     assert result == {
         "confidence": 0.91,
         "recommended_action": "auto_resolve",
@@ -134,7 +134,7 @@ def test_a_good_answer_comes_back_in_the_embedded_agents_shape() -> None:
 
 def test_the_request_is_a_post_of_exactly_six_ticket_fields_with_the_api_key_and_timeout() -> None:
     service = Service(ok())
-    client_for(service).analyse(TICKET)
+    client_for(service).analyse(TICKET).as_dict()
     request = service.requests[0]
     assert request.method == "POST"
     assert str(request.url) == URL
@@ -153,7 +153,7 @@ def test_the_request_is_a_post_of_exactly_six_ticket_fields_with_the_api_key_and
 
 def test_no_api_key_header_is_sent_when_the_key_is_empty() -> None:
     service = Service(ok())
-    client_for(service, api_key="").analyse(TICKET)
+    client_for(service, api_key="").analyse(TICKET).as_dict()
     assert "X-API-Key" not in service.requests[0].headers
 
 
@@ -161,14 +161,14 @@ def test_one_http_client_serves_every_call() -> None:
     service = Service(ok())
     client = client_for(service)
     http = client._client
-    client.analyse(TICKET)
-    client.analyse(TICKET)
+    client.analyse(TICKET).as_dict()
+    client.analyse(TICKET).as_dict()
     assert client._client is http and len(service.requests) == 2
 
 
 def test_the_action_is_snake_cased_and_missing_parts_get_defaults() -> None:
     service = Service(ok({"confidence": 1, "recommended_action": "Assign To-Team", "model": "gpt-x"}))
-    result = client_for(service).analyse(TICKET)
+    result = client_for(service).analyse(TICKET).as_dict()
     assert result["recommended_action"] == "assign_to_team"
     assert result["confidence"] == 1.0
     assert result["reasoning"] == ""
@@ -193,12 +193,12 @@ def test_the_action_is_snake_cased_and_missing_parts_get_defaults() -> None:
 )
 def test_actions_are_normalised_to_lower_snake_case(given: str, expected: str) -> None:
     service = Service(ok({**GOOD, "recommended_action": given}))
-    assert client_for(service).analyse(TICKET)["recommended_action"] == expected
+    assert client_for(service).analyse(TICKET).as_dict()["recommended_action"] == expected
 
 
 def test_an_answer_without_version_or_model_is_version_unknown_and_extras_are_ignored() -> None:
     body = {k: v for k, v in GOOD.items() if k != "version"} | {"trace": {"id": 1}}
-    assert client_for(Service(ok(body))).analyse(TICKET)["agent"] == {
+    assert client_for(Service(ok(body))).analyse(TICKET).as_dict()["agent"] == {
         "kind": "external",
         "version": "unknown",
     }
@@ -251,7 +251,7 @@ def test_an_invalid_answer_is_unavailable_without_retry(reply: httpx.Response) -
 def test_two_server_errors_then_success_retries_with_growing_delays() -> None:
     service = Service(status(500), status(502), ok())
     sleeps: list[float] = []
-    result = client_for(service, sleeps=sleeps).analyse(TICKET)
+    result = client_for(service, sleeps=sleeps).analyse(TICKET).as_dict()
     assert result["confidence"] == 0.91
     assert len(service.requests) == 3
     assert len(sleeps) == 2
@@ -269,13 +269,13 @@ def test_a_service_that_keeps_failing_is_unavailable_after_one_plus_retries_requ
 
 def test_too_many_requests_is_retried() -> None:
     service = Service(status(429), ok())
-    assert client_for(service).analyse(TICKET)["recommended_action"] == "auto_resolve"
+    assert client_for(service).analyse(TICKET).as_dict()["recommended_action"] == "auto_resolve"
     assert len(service.requests) == 2
 
 
 def test_a_timeout_is_retried() -> None:
     service = Service(httpx.ReadTimeout("slow"), ok())
-    assert client_for(service).analyse(TICKET)["confidence"] == 0.91
+    assert client_for(service).analyse(TICKET).as_dict()["confidence"] == 0.91
     assert len(service.requests) == 2
 
 
@@ -287,7 +287,7 @@ def test_timeouts_every_time_are_unavailable_with_reason_timeout() -> None:
 
 def test_a_connection_error_is_retried() -> None:
     service = Service(httpx.ConnectError("refused"), ok())
-    assert client_for(service).analyse(TICKET)["confidence"] == 0.91
+    assert client_for(service).analyse(TICKET).as_dict()["confidence"] == 0.91
     assert len(service.requests) == 2
 
 
@@ -343,7 +343,7 @@ def test_a_real_server_slower_than_the_timeout_is_cut_off(slow_server: SlowServe
     client = AgentApiClient(url, API_KEY, timeout=0.2, retries=1, sleep=lambda _: None)
     started = time.monotonic()
     with pytest.raises(AgentUnavailable) as caught:
-        client.analyse(TICKET)
+        client.analyse(TICKET).as_dict()
     elapsed = time.monotonic() - started
     client.close()
     assert caught.value.reason == "timeout" and caught.value.attempts == 2
@@ -355,7 +355,7 @@ def test_a_real_server_within_the_timeout_answers(slow_server: SlowServer) -> No
     slow_server.delay = 0.0
     url = f"http://127.0.0.1:{slow_server.server_address[1]}/analyse"
     with AgentApiClient(url, API_KEY, timeout=2.0) as client:
-        assert client.analyse(TICKET)["agent"]["version"] == "agent-2.3.1"
+        assert client.analyse(TICKET).as_dict()["agent"]["version"] == "agent-2.3.1"
 
 
 def test_a_port_nobody_listens_on_is_a_connection_error() -> None:
@@ -367,7 +367,7 @@ def test_a_port_nobody_listens_on_is_a_connection_error() -> None:
         f"http://127.0.0.1:{port}/analyse", API_KEY, timeout=1.0, retries=2, sleep=sleeps.append
     )
     with pytest.raises(AgentUnavailable) as caught:
-        client.analyse(TICKET)
+        client.analyse(TICKET).as_dict()
     assert caught.value.reason.startswith("connection error")
     assert caught.value.attempts == 3 and len(sleeps) == 2
 
@@ -393,10 +393,10 @@ def test_a_success_resets_the_count_of_consecutive_failures() -> None:
     service = Service(status(400), ok(), status(400), ok())
     client = client_for(service, breaker=breaker)
     failure(client)
-    client.analyse(TICKET)
+    client.analyse(TICKET).as_dict()
     failure(client)
     assert breaker.state == "closed"
-    client.analyse(TICKET)
+    client.analyse(TICKET).as_dict()
     assert len(service.requests) == 4
 
 
@@ -474,7 +474,7 @@ def test_through_the_client_a_half_open_trial_success_closes_and_failure_reopens
     assert len(service.requests) == 2 and breaker.state == "open"
     assert failure(client).reason == "circuit open" and len(service.requests) == 2
     clock.now += 30
-    assert client.analyse(TICKET)["confidence"] == 0.91
+    assert client.analyse(TICKET).as_dict()["confidence"] == 0.91
     assert breaker.state == "closed" and len(service.requests) == 3
 
 
@@ -575,7 +575,7 @@ def test_a_failed_call_is_an_error_event_tagged_agent_api_without_the_key(
 
 
 def test_a_success_sends_no_event(sentry_events: list[dict[str, Any]]) -> None:
-    client_for(Service(ok())).analyse(TICKET)
+    client_for(Service(ok())).analyse(TICKET).as_dict()
     collect(sentry_events)
     assert sentry_events == []
 
@@ -663,7 +663,7 @@ def test_a_server_trickling_bytes_hits_one_deadline_per_attempt(
     client = AgentApiClient(server.url, API_KEY, timeout=1.0, retries=1, sleep=lambda _: None)
     started = time.monotonic()
     with pytest.raises(AgentUnavailable) as caught:
-        client.analyse(TICKET)
+        client.analyse(TICKET).as_dict()
     elapsed = time.monotonic() - started
     client.close()
     assert caught.value.reason == "timeout" and caught.value.attempts == 2
@@ -687,7 +687,7 @@ def test_an_answer_larger_than_64_kib_is_refused_while_streaming_and_not_retried
     sleeps: list[float] = []
     client = AgentApiClient(server.url, API_KEY, timeout=5.0, sleep=sleeps.append)
     with client, pytest.raises(AgentUnavailable) as caught:
-        client.analyse(TICKET)
+        client.analyse(TICKET).as_dict()
     assert caught.value.reason == "response too large" and server.hits == 1 and sleeps == []
 
 
@@ -702,7 +702,9 @@ def test_an_answer_of_exactly_64_kib_is_accepted() -> None:
     base = json.dumps({**GOOD, "pad": ""}).encode()
     body = json.dumps({**GOOD, "pad": "x" * (MAX_RESPONSE_BYTES - len(base))}).encode()
     assert len(body) == MAX_RESPONSE_BYTES
-    assert client_for(Service(httpx.Response(200, content=body))).analyse(TICKET)["confidence"] == 0.91
+    assert (
+        client_for(Service(httpx.Response(200, content=body))).analyse(TICKET).as_dict()["confidence"] == 0.91
+    )
 
 
 def test_a_compressed_answer_is_refused_as_invalid_since_identity_was_asked() -> None:
@@ -739,7 +741,11 @@ def test_every_string_of_the_answer_is_clipped_so_an_analysis_fits_its_storage_r
     }
     body = json.dumps(hostile).encode()  # escapes the lone surrogate, as a real service would
     assert len(body) <= MAX_RESPONSE_BYTES
-    result = client_for(Service(httpx.Response(200, content=json.dumps(hostile).encode()))).analyse(TICKET)
+    result = (
+        client_for(Service(httpx.Response(200, content=json.dumps(hostile).encode())))
+        .analyse(TICKET)
+        .as_dict()
+    )
     assert len(result["reasoning"]) == LIMITS["reasoning"] and "\u0001" not in result["reasoning"]
     assert "\ud800" not in result["reasoning"]
     assert len(result["recommended_action"]) <= LIMITS["recommended_action"]
@@ -757,7 +763,7 @@ def test_every_string_of_the_answer_is_clipped_so_an_analysis_fits_its_storage_r
 
 
 def test_a_good_answer_is_not_altered_by_the_limits() -> None:
-    result = client_for(Service(ok())).analyse(TICKET)
+    result = client_for(Service(ok())).analyse(TICKET).as_dict()
     assert (
         result["reasoning"] == GOOD["reasoning"] and result["solution"]["steps"] == GOOD["solution"]["steps"]
     )

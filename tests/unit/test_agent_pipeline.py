@@ -10,6 +10,7 @@ import pytest
 
 from shared.config import Settings
 from shared.container import Container, use_container
+from shared.domain.analysis import Analysis
 from shared.domain.models import (
     AgentMode,
     ControlsUpdate,
@@ -53,11 +54,11 @@ class ScriptedAgent:
         }
         self.calls = 0
 
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse(self, ticket: dict[str, Any]) -> Analysis:
         self.calls += 1
         if self.answer is None:
             raise AgentUnavailable("connection error")
-        return self.answer
+        return Analysis.model_validate(self.answer)
 
 
 class RecordingTelemetry:
@@ -295,7 +296,7 @@ def test_a_human_change_during_the_analysis_is_not_overwritten(c: Container, age
     staff = Principal(sub="sam", roles=frozenset({"staff"}))
     original = agent.analyse
 
-    def analyse_while_staff_escalates(ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse_while_staff_escalates(ticket: dict[str, Any]) -> Analysis:
         from shared.domain.models import Status, StatusChange
 
         c.ticket_service.change_status(staff, tid, StatusChange(status=Status.ESCALATED))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from shared.domain.analysis import Analysis
 from shared.domain.decision import Thresholds, confidence_level, decide, is_critical
 from shared.domain.models import ActionType as A
 from shared.domain.rollout import bucket, in_rollout
@@ -13,13 +14,15 @@ T = Thresholds(high=0.8, medium=0.6, success_probability=0.8)
 
 def analysis(
     confidence: float, action: str, success: float = 0.9, severity: str = "low", category: str = "vpn"
-):
-    return {
-        "confidence": confidence,
-        "recommended_action": action,
-        "analysis": {"severity": severity, "category": category},
-        "solution": {"success_probability": success},
-    }
+) -> Analysis:
+    return Analysis.model_validate(
+        {
+            "confidence": confidence,
+            "recommended_action": action,
+            "analysis": {"severity": severity, "category": category},
+            "solution": {"success_probability": success},
+        }
+    )
 
 
 @pytest.mark.parametrize(
@@ -67,8 +70,8 @@ def test_thresholds_come_from_settings() -> None:
 
 
 def test_missing_fields_are_treated_as_no_confidence() -> None:
-    assert decide({}, T) == A.REQUEST_CLARIFICATION
-    assert decide({"analysis": {"severity": "CRITICAL"}}, T) == A.ESCALATE
+    assert decide(Analysis(), T) == A.REQUEST_CLARIFICATION
+    assert decide(Analysis.model_validate({"analysis": {"severity": "CRITICAL"}}), T) == A.ESCALATE
 
 
 def test_critical_and_levels() -> None:

@@ -15,6 +15,7 @@ import pytest
 
 from shared.agent.embedded import EmbeddedAgent
 from shared.domain import actions, changes
+from shared.domain.analysis import Analysis
 from shared.domain.clarification import CLARIFYING_QUESTIONS
 from shared.domain.models import (
     ActionType,
@@ -30,15 +31,17 @@ CREATED = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 NOW = CREATED + timedelta(hours=3)
 PROVENANCE = {"agent": {"kind": "embedded", "version": "kb-test"}, "request_id": "r-1"}
 
-ANALYSIS: dict[str, Any] = {
-    "confidence": 0.91,
-    "recommended_action": "auto_resolve",
-    "reasoning": "Matches the password reset article.",
-    "analysis": {"severity": "medium", "category": "account", "suggested_team": "Identity"},
-    "solution": {"steps": ["Use the reset portal"], "success_probability": 0.9},
-    "knowledge_base_entries": ["kb-1"],
-    "agent": {"kind": "embedded", "version": "kb-test"},
-}
+ANALYSIS = Analysis.model_validate(
+    {
+        "confidence": 0.91,
+        "recommended_action": "auto_resolve",
+        "reasoning": "Matches the password reset article.",
+        "analysis": {"severity": "medium", "category": "account", "suggested_team": "Identity"},
+        "solution": {"steps": ["Use the reset portal"], "success_probability": 0.9},
+        "knowledge_base_entries": ["kb-1"],
+        "agent": {"kind": "embedded", "version": "kb-test"},
+    }
+)
 
 
 def a_ticket(**fields: Any) -> Ticket:
@@ -171,7 +174,7 @@ def test_advance_without_touch_keeps_updated_at() -> None:
     ticket = a_ticket()
     changed, _ = ticket.advance(ActionType.SHADOW_DECISION, "someone", NOW, touch=False)
     assert changed.updated_at == CREATED
-    assert changed.model_dump() == ticket.model_dump()  # version is excluded from the dump
+    assert changed.public() == ticket.public()  # all but the version
 
 
 def test_advance_does_not_share_its_params_with_the_caller() -> None:
@@ -240,7 +243,7 @@ def test_an_agent_action_records_its_analysis(action: ActionType, status: Status
     assert changed.status == status and changed.agent_processed and changed.updated_at == NOW
     assert changed.agent is not None and changed.agent["decided_action"] == action.value
     assert entry.action_type == action and entry.rollback_possible
-    assert (entry.confidence_score, entry.agent_reasoning) == (0.91, ANALYSIS["reasoning"])
+    assert (entry.confidence_score, entry.agent_reasoning) == (0.91, ANALYSIS.reasoning)
     assert entry.action_params.items() >= PROVENANCE.items()
 
 
@@ -277,7 +280,7 @@ def test_a_shadow_decision_changes_nothing_but_the_version() -> None:
 
     changed, entry = actions.shadow(ticket, ActionType.AUTO_RESOLVE, ANALYSIS, NOW, PROVENANCE)
 
-    assert changed.model_dump() == ticket.model_dump()  # updated_at included: nothing a person sees
+    assert changed.public() == ticket.public()  # updated_at included: nothing a person sees
     assert changed.version == ticket.version + 1
     assert entry.before_state == entry.after_state
     assert entry.action_type == ActionType.SHADOW_DECISION and not entry.rollback_possible
@@ -291,7 +294,7 @@ def test_a_clarification_asks_the_domain_questions_unless_the_analysis_brings_it
     _, entry = actions.act(a_ticket(), ActionType.REQUEST_CLARIFICATION, ANALYSIS, NOW, PROVENANCE)
     assert entry.action_params["questions"] == list(CLARIFYING_QUESTIONS)
 
-    own = {**ANALYSIS, "questions": ["Which printer?"]}
+    own = ANALYSIS.model_copy(update={"questions": ["Which printer?"]})
     _, entry = actions.act(a_ticket(), ActionType.REQUEST_CLARIFICATION, own, NOW, PROVENANCE)
     assert entry.action_params["questions"] == ["Which printer?"]
 
@@ -303,7 +306,7 @@ def test_a_recorded_list_of_questions_is_not_the_shared_one() -> None:
 
 
 def test_the_embedded_agent_asks_the_same_questions() -> None:
-    result = EmbeddedAgent().analyse({"issue_type": "help", "description": "it does not work"})
+    result = EmbeddedAgent().analyse({"issue_type": "help", "description": "it does not work"}).as_dict()
     assert result["recommended_action"] == "request_clarification"
     assert result["solution"]["steps"] == list(CLARIFYING_QUESTIONS)
 
@@ -339,7 +342,9 @@ def test_the_followup_escalation_is_the_systems_and_keeps_the_agents_analysis() 
 def test_the_followup_escalation_is_what_the_check_recorded_before() -> None:
     """No change of behaviour: the same ticket and entry the check built by patching `act`'s result."""
     ticket = a_ticket(status=Status.IN_PROGRESS)
-    analysis = {"analysis": {"severity": "high"}, "reasoning": "The scheduled follow-up found it unresolved."}
+    analysis = Analysis.model_validate(
+        {"analysis": {"severity": "high"}, "reasoning": "The scheduled follow-up found it unresolved."}
+    )
     old_changed, old_entry = actions.act(
         ticket, ActionType.ESCALATE, analysis, NOW, {"trigger": "followup_check"}
     )

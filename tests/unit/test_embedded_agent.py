@@ -300,7 +300,7 @@ def ticket(issue_type: str, description: str, category: str = "other", **extra: 
 
 def analyse_row(agent: EmbeddedAgent, row: Row) -> dict[str, Any]:
     _, category, issue_type, description = row
-    return agent.analyse(ticket(issue_type, description, category))
+    return agent.analyse(ticket(issue_type, description, category)).as_dict()
 
 
 def row_id(row: Row) -> str:
@@ -351,7 +351,9 @@ def test_a_custom_knowledge_base_is_used_with_its_version(tmp_path: Path) -> Non
     path = tmp_path / "kb.json"
     path.write_text(json.dumps({"version": "test-1", "entries": [entry]}), encoding="utf-8")
 
-    result = EmbeddedAgent(path).analyse(ticket("Coffee", "The coffee machine needs a beans refill"))
+    result = (
+        EmbeddedAgent(path).analyse(ticket("Coffee", "The coffee machine needs a beans refill")).as_dict()
+    )
 
     assert result["knowledge_base_entries"] == ["coffee"]
     assert result["agent"] == {"kind": "embedded", "version": "test-1"}
@@ -406,7 +408,7 @@ SAMPLES = [
 
 @pytest.mark.parametrize("sample", SAMPLES, ids=lambda t: t["issue_type"] or "empty")
 def test_the_response_has_exactly_the_spec_shape(agent: EmbeddedAgent, sample: dict[str, Any]) -> None:
-    result = agent.analyse(sample)
+    result = agent.analyse(sample).as_dict()
 
     assert set(result) == {
         "confidence",
@@ -441,11 +443,15 @@ def test_the_response_has_exactly_the_spec_shape(agent: EmbeddedAgent, sample: d
 def test_the_same_ticket_always_gets_the_same_analysis(agent: EmbeddedAgent) -> None:
     other = EmbeddedAgent()
     for sample in SAMPLES + [ticket(row[2], row[3], row[1]) for row in DEV_SET]:
-        assert agent.analyse(sample) == agent.analyse(dict(sample)) == other.analyse(sample)
+        assert (
+            agent.analyse(sample).as_dict()
+            == agent.analyse(dict(sample)).as_dict()
+            == other.analyse(sample).as_dict()
+        )
 
 
 def test_a_ticket_with_missing_fields_is_analysed_not_rejected(agent: EmbeddedAgent) -> None:
-    result = agent.analyse({"description": None})
+    result = agent.analyse({"description": None}).as_dict()
 
     assert result["recommended_action"] == "request_clarification"
 
@@ -454,7 +460,9 @@ def test_a_ticket_with_missing_fields_is_analysed_not_rejected(agent: EmbeddedAg
 
 
 def test_a_clear_known_problem_is_auto_resolved_with_high_confidence(agent: EmbeddedAgent) -> None:
-    result = agent.analyse(ticket("Paper jam", "Paper is jammed in tray 2 of the printer", "printer"))
+    result = agent.analyse(
+        ticket("Paper jam", "Paper is jammed in tray 2 of the printer", "printer")
+    ).as_dict()
 
     assert result["recommended_action"] == "auto_resolve"
     assert result["confidence"] >= 0.8
@@ -466,7 +474,7 @@ def test_a_clear_known_problem_is_auto_resolved_with_high_confidence(agent: Embe
 def test_vague_or_gibberish_text_gets_low_confidence_and_a_clarification(
     agent: EmbeddedAgent, text: str
 ) -> None:
-    result = agent.analyse(ticket("", text))
+    result = agent.analyse(ticket("", text)).as_dict()
 
     assert result["recommended_action"] == "request_clarification"
     assert result["confidence"] < 0.6
@@ -474,7 +482,7 @@ def test_vague_or_gibberish_text_gets_low_confidence_and_a_clarification(
 
 
 def test_a_vague_ticket_filed_as_security_stays_critical(agent: EmbeddedAgent) -> None:
-    result = agent.analyse(ticket("Security", "something happened", "security"))
+    result = agent.analyse(ticket("Security", "something happened", "security")).as_dict()
 
     assert result["recommended_action"] == "request_clarification"
     assert result["analysis"]["severity"] in {"high", "critical"}
@@ -491,7 +499,7 @@ def test_a_vague_ticket_filed_as_security_stays_critical(agent: EmbeddedAgent) -
     ],
 )
 def test_a_security_signal_wins_over_other_matches(agent: EmbeddedAgent, description: str) -> None:
-    result = agent.analyse(ticket("Issue", description, "software"))
+    result = agent.analyse(ticket("Issue", description, "software")).as_dict()
 
     assert result["recommended_action"] == "escalate"
     assert result["analysis"]["severity"] in {"high", "critical"}
@@ -509,7 +517,7 @@ def test_a_security_signal_wins_over_other_matches(agent: EmbeddedAgent, descrip
 def test_a_service_request_goes_to_a_team_and_is_never_auto_resolved(
     agent: EmbeddedAgent, description: str
 ) -> None:
-    result = agent.analyse(ticket("Request", description, "hardware"))
+    result = agent.analyse(ticket("Request", description, "hardware")).as_dict()
 
     assert result["recommended_action"] == "assign_to_team"
     assert result["confidence"] >= 0.8
@@ -519,7 +527,7 @@ def test_a_service_request_goes_to_a_team_and_is_never_auto_resolved(
 def test_a_fix_filed_as_security_is_not_auto_resolved_confidently(agent: EmbeddedAgent) -> None:
     sample = ticket("Password expired", "My password has expired, I must change it", "security")
 
-    result = agent.analyse(sample)
+    result = agent.analyse(sample).as_dict()
 
     assert result["confidence"] < 0.8
 

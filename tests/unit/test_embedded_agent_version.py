@@ -49,7 +49,7 @@ def test_the_same_data_gives_the_same_version_however_it_is_laid_out(tmp_path: P
     again = agent_on(tmp_path, reordered, lexicon, indent=None)
 
     assert first.version == again.version == EmbeddedAgent().version
-    assert first.analyse(TICKET)["agent"] == {"kind": "embedded", "version": first.version}
+    assert first.analyse(TICKET).as_dict()["agent"] == {"kind": "embedded", "version": first.version}
 
 
 def test_changing_one_synonym_changes_the_version(tmp_path: Path) -> None:
@@ -61,7 +61,7 @@ def test_changing_one_synonym_changes_the_version(tmp_path: Path) -> None:
 
     assert after.version != before.version
     assert after.version.split("+")[0] == before.version.split("+")[0]  # the declared name stays
-    assert after.analyse(TICKET)["agent"]["version"] == after.version
+    assert after.analyse(TICKET).as_dict()["agent"]["version"] == after.version
 
 
 @pytest.mark.parametrize(

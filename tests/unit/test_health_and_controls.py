@@ -11,6 +11,7 @@ import pytest
 
 from shared.container import Container
 from shared.domain.models import AgentControls, AgentMode, ControlsUpdate, Principal
+from shared.domain.public import HealthStatus
 from shared.errors import ConcurrencyConflict, Conflict
 from shared.services.controls import ControlsService
 from shared.services.health import PUBLIC_CACHE_SECONDS, HealthService
@@ -92,7 +93,7 @@ def test_concurrent_anonymous_requests_share_one_ping(container: Container) -> N
         assert len(waiting) == 1  # the one refreshing; the rest got the last report at once
         assert probe.pings == 2
         gate.set()
-        assert all(r.result(timeout=10) == {"status": "ok"} for r in reports)
+        assert all(r.result(timeout=10) == HealthStatus(status="ok") for r in reports)
     assert probe.pings == 2
 
 

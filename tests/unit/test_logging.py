@@ -66,7 +66,7 @@ def test_an_agent_url_with_a_key_in_its_query_is_never_logged(
         f"{agent_service}{path}?code={key}", "", timeout=2.0, retries=1, sleep=lambda _: None
     )
     try:
-        client.analyse({"ticket_id": 1, "description": "x"})
+        client.analyse({"ticket_id": 1, "description": "x"}).as_dict()
     except AgentUnavailable as error:
         assert key not in str(error)
     finally:

@@ -21,6 +21,7 @@ import sentry_sdk
 from shared import observability
 from shared.config import Settings
 from shared.container import Container, use_container
+from shared.domain.analysis import Analysis
 from shared.domain.models import Category, Principal, Status, Ticket, TicketCreate
 from shared.errors import AgentUnavailable
 from shared.storage.memory import InMemoryTicketRepository
@@ -312,12 +313,12 @@ def test_autonomous_actions_send_confidence_metrics_and_failures_as_tagged_error
 
 
 class CrashingAnalyser:
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse(self, ticket: dict[str, Any]) -> Analysis:
         raise RuntimeError(f"model crashed on {ticket}")
 
 
 class DownAnalyser:
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse(self, ticket: dict[str, Any]) -> Analysis:
         raise AgentUnavailable(f"agent down while reading: {ticket['description']}")
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.agent.embedded.bm25 import Index, Scored
 from shared.agent.embedded.knowledge import Entry, KnowledgeBase
 from shared.agent.embedded.rules import first_triggered
 from shared.agent.embedded.text import Lexicon
 from shared.domain.clarification import CLARIFYING_QUESTIONS
+
+if TYPE_CHECKING:
+    from shared.domain.analysis import Analysis
 
 AGENT_KIND = "embedded"
 
@@ -62,7 +65,7 @@ class EmbeddedAgent:
         self._lexicon: Lexicon = knowledge.lexicon
         self._index: Index[Entry] = Index(self.entries)
 
-    def analyse(self, ticket: dict[str, Any]) -> dict[str, Any]:
+    def analyse(self, ticket: dict[str, Any]) -> Analysis:
         parsed = self._parse(ticket)
         ranked = self._index.rank(
             parsed.query, lambda e: _CATEGORY_BOOST if parsed.category in e.ticket_categories else 1.0
@@ -122,51 +125,55 @@ class EmbeddedAgent:
             query=query,
         )
 
-    def _render(
-        self, scored: _Scored, ranked: list[_Scored], confidence: float, reason: str
-    ) -> dict[str, Any]:
+    def _render(self, scored: _Scored, ranked: list[_Scored], confidence: float, reason: str) -> Analysis:
+        # Imported here: building the first pydantic model reads its plugins' entry points, and
+        # importing this package reads no file.
+        from shared.domain.analysis import Analysis, Details, Provenance, Solution
+
         entry = scored.document
         related = [s.document.id for s in ranked if s.score > 0 and s is not scored][:2]
-        return {
-            "confidence": round(confidence, 3),
-            "recommended_action": _ACTIONS[entry.kind],
-            "reasoning": reason,
-            "analysis": {
-                "severity": entry.severity,
-                "category": entry.category,
-                "suggested_team": entry.suggested_team,
-                "complexity": entry.complexity,
-            },
-            "solution": {
-                "steps": list(entry.steps),
-                "estimated_time": entry.estimated_time,
-                "success_probability": entry.success_probability,
-            },
-            "knowledge_base_entries": [entry.id, *related],
-            "agent": {"kind": AGENT_KIND, "version": self.version},
-        }
+        return Analysis(
+            confidence=round(confidence, 3),
+            recommended_action=_ACTIONS[entry.kind],
+            reasoning=reason,
+            analysis=Details(
+                severity=entry.severity,
+                category=entry.category,
+                suggested_team=entry.suggested_team,
+                complexity=entry.complexity,
+            ),
+            solution=Solution(
+                steps=list(entry.steps),
+                estimated_time=entry.estimated_time,
+                success_probability=entry.success_probability,
+            ),
+            knowledge_base_entries=[entry.id, *related],
+            agent=Provenance(kind=AGENT_KIND, version=self.version),
+        )
 
-    def _clarify(self, ranked: list[_Scored], ticket: _Ticket, confidence: float, why: str) -> dict[str, Any]:
+    def _clarify(self, ranked: list[_Scored], ticket: _Ticket, confidence: float, why: str) -> Analysis:
+        from shared.domain.analysis import Analysis, Details, Provenance, Solution  # see _render
+
         # A vague ticket filed as security stays critical, so the decision table escalates it.
         security = ticket.category == "security"
-        return {
-            "confidence": round(min(confidence, CLARIFY_BELOW - 0.01), 3),
-            "recommended_action": "request_clarification",
-            "reasoning": f"The ticket is too vague to act on. {why}",
-            "analysis": {
-                "severity": "high" if security else "medium",
-                "category": ticket.category,
-                "suggested_team": "Security Operations" if security else "Service Desk",
-                "complexity": "medium",
-            },
-            "solution": {
-                "steps": list(CLARIFYING_QUESTIONS),
-                "estimated_time": "unknown",
-                "success_probability": 0.0,
-            },
-            "knowledge_base_entries": [s.document.id for s in ranked if s.score > 0][:3],
-            "agent": {"kind": AGENT_KIND, "version": self.version},
-        }
+        return Analysis(
+            confidence=round(min(confidence, CLARIFY_BELOW - 0.01), 3),
+            recommended_action="request_clarification",
+            reasoning=f"The ticket is too vague to act on. {why}",
+            analysis=Details(
+                severity="high" if security else "medium",
+                category=ticket.category,
+                suggested_team="Security Operations" if security else "Service Desk",
+                complexity="medium",
+            ),
+            solution=Solution(
+                steps=list(CLARIFYING_QUESTIONS),
+                estimated_time="unknown",
+                success_probability=0.0,
+            ),
+            knowledge_base_entries=[s.document.id for s in ranked if s.score > 0][:3],
+            agent=Provenance(kind=AGENT_KIND, version=self.version),
+        )
 
 
 _ACTIONS = {"fix": "auto_resolve", "service_request": "assign_to_team", "incident": "escalate"}

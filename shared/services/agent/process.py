@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from shared.domain.models import Principal, ProcessMessage, ProcessRequest
+from shared.domain.public import ProcessAccepted, ProcessSkipped
 from shared.errors import Forbidden, NotFound, StatusLocked
 from shared.ports import MessageQueue, TicketRepository
 from shared.services.agent import ACTIONABLE, Queues
@@ -24,7 +24,7 @@ class ProcessService:
 
     def request(
         self, caller: Principal, ticket_id: int, body: ProcessRequest
-    ) -> tuple[dict[str, Any], Quota | None]:
+    ) -> tuple[ProcessAccepted | ProcessSkipped, Quota | None]:
         """Raises NotFound, Forbidden (a user's force), StatusLocked (a ticket people hold), Throttled."""
         ticket = self._tickets.get(ticket_id)
         if ticket is None or not caller.can_see(ticket):
@@ -32,11 +32,7 @@ class ProcessService:
         if body.force and not caller.is_staff:
             raise Forbidden("Only staff can force the agent to process a ticket again.")
         if ticket.agent_processed and not body.force:
-            return {
-                "ticket_id": ticket_id,
-                "status": "skipped",
-                "detail": "The agent already processed it.",
-            }, None
+            return ProcessSkipped(ticket_id=ticket_id, detail="The agent already processed it."), None
         if ticket.status not in ACTIONABLE and not body.force:
             raise StatusLocked(
                 f"Ticket {ticket_id} is {ticket.status.value}: people are handling it, "
@@ -54,4 +50,4 @@ class ProcessService:
         if len(with_snapshot.model_dump_json().encode()) <= SNAPSHOT_LIMIT:
             message = with_snapshot
         self._queue.send(self._queues.agent, message.model_dump(mode="json"))
-        return {"ticket_id": ticket_id, "request_id": message.request_id, "status": "queued"}, quota
+        return ProcessAccepted(ticket_id=ticket_id, request_id=message.request_id), quota

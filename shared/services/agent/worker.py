@@ -9,6 +9,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.domain import actions
+from shared.domain.analysis import Analysis
 from shared.domain.decision import Thresholds, confidence_level, decide
 from shared.domain.models import (
     ActionType,
@@ -55,7 +56,7 @@ class Decision:
 
     ticket: Ticket
     entry: HistoryEntry
-    analysis: dict[str, Any] | None
+    analysis: Analysis | None
     slot_taken_at: datetime | None
 
 
@@ -169,7 +170,7 @@ class AgentWorker:
         analysis = self._analyse(ticket)
         if analysis is None and message.attempt < self._timings.agent_retries:
             return Outcome.RETRYING
-        decided = decide(analysis, self._thresholds) if analysis else None
+        decided = decide(analysis, self._thresholds) if analysis is not None else None
         now = self._clock()
         controls = self._controls.current()  # again: the kill switch may have moved during the analysis
         provenance = self._provenance(analysis, message, controls.mode)
@@ -232,7 +233,7 @@ class AgentWorker:
         latest = self._tickets.get_entry(ticket.id, ticket.version)
         return latest is not None and latest.action_type == ActionType.SHADOW_DECISION
 
-    def _analyse(self, ticket: Ticket) -> dict[str, Any] | None:
+    def _analyse(self, ticket: Ticket) -> Analysis | None:
         try:
             return self._analyser.analyse(
                 {
@@ -258,11 +259,11 @@ class AgentWorker:
         return None
 
     @staticmethod
-    def _provenance(analysis: dict[str, Any] | None, message: ProcessMessage, mode: str) -> dict[str, Any]:
-        analysis = analysis or {}
+    def _provenance(analysis: Analysis | None, message: ProcessMessage, mode: str) -> dict[str, Any]:
+        said = analysis.as_dict() if analysis is not None else {}
         return {
-            "agent": analysis.get("agent", {}),
-            "knowledge_base_entries": analysis.get("knowledge_base_entries", []),
+            "agent": said.get("agent", {}),
+            "knowledge_base_entries": said.get("knowledge_base_entries", []),
             "request_id": message.request_id,
             "requested_by": message.requested_by,
             "mode": str(mode),
@@ -278,8 +279,8 @@ class AgentWorker:
         elif action_type == ActionType.SCHEDULE_FOLLOWUP:
             self._queue.send(self._queues.checks, {"ticket_id": ticket_id, "action_seq": version}, delay)
 
-    def _report(self, ticket: Ticket, entry: HistoryEntry, analysis: dict[str, Any] | None) -> str:
-        confidence = (analysis or {}).get("confidence")
+    def _report(self, ticket: Ticket, entry: HistoryEntry, analysis: Analysis | None) -> str:
+        confidence = analysis.confidence if analysis is not None else None
         level = confidence_level(float(confidence or 0), self._thresholds)
         if entry.action_type == ActionType.DEFER_TO_HUMAN:
             outcome = f"deferred:{entry.action_params['reason']}"

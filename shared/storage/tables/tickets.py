@@ -38,7 +38,8 @@ def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
     in one (32K UTF-16 units; see "Stored sizes" in shared/domain/models.py): the description,
     raw (10,000 characters take at most 20,000 units; as JSON up to 60,000), the resolution
     (feedback text), and the agent's summary, shrunk to AGENT_SUMMARY_UNITS if it ever came
-    out larger. Data keeps the rest, a third of a property at most, with room for new fields."""
+    out larger. Data keeps the rest but the version (Version has it), a third of a property at most,
+    with room for new fields."""
     entity = {
         "PartitionKey": ticket_key(ticket.id),
         "RowKey": TICKET_ROW,
@@ -46,7 +47,9 @@ def _ticket_entity(ticket: Ticket) -> dict[str, Any]:
         "Status": ticket.status.value,
         "Version": ticket.version,
         "Description": ticket.description,
-        "Data": stored_json(ticket.model_dump(mode="json", exclude={"description", "agent", "resolution"})),
+        "Data": stored_json(
+            ticket.model_dump(mode="json", exclude={"description", "agent", "resolution", "version"})
+        ),
     }
     if ticket.agent is not None:
         entity["Agent"] = stored_json(storable_json(ticket.agent, AGENT_SUMMARY_UNITS))
@@ -62,9 +65,7 @@ def _to_ticket(entity: dict[str, Any]) -> Ticket:
     for prop, field in (("Agent", "agent"), ("Resolution", "resolution")):
         if prop in entity:
             data[field] = json.loads(entity[prop])
-    ticket = Ticket.model_validate(data)
-    ticket.version = int(entity["Version"])
-    return ticket
+    return Ticket.model_validate({**data, "version": int(entity["Version"])})
 
 
 def _entry_entity(entry: HistoryEntry) -> dict[str, Any]:

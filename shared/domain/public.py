@@ -1,0 +1,109 @@
+"""What the API answers: each service returns one of these and OpenAPI shows it (functions/ops.py).
+
+Separate from the stored models (shared/domain/models.py), so a stored field is shown only when a
+model here has it: the ticket's version, for one, is not."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, RootModel
+
+from shared.domain.models import ActionType, HistoryEntry, TicketPage, TicketPublic
+
+__all__ = [
+    "AgentHealth",
+    "Health",
+    "HealthReport",
+    "HealthStatus",
+    "HistoryEntryPublic",
+    "HistoryPage",
+    "ProcessAccepted",
+    "ProcessSkipped",
+    "StorageHealth",
+    "TicketPage",
+    "TicketPublic",
+]
+
+
+class ProcessAccepted(BaseModel):
+    """`202`: the request is queued for the agent."""
+
+    ticket_id: int
+    request_id: str
+    status: Literal["queued"] = "queued"
+
+
+class ProcessSkipped(BaseModel):
+    """`200`: nothing queued; `detail` says why."""
+
+    ticket_id: int
+    status: Literal["skipped"] = "skipped"
+    detail: str
+
+
+class HistoryEntryPublic(BaseModel):
+    """A history entry as shown: named by its `id` (`{ticket}-{seq}`) instead of its keys."""
+
+    id: str
+    action_type: ActionType
+    executed_at: datetime
+    executed_by: str
+    confidence_score: float | None = None
+    agent_reasoning: str = ""
+    action_params: dict[str, Any] = {}
+    before_state: dict[str, Any] = {}
+    after_state: dict[str, Any] = {}
+    rollback_possible: bool = False
+    rolled_back: bool = False
+    rolled_back_at: datetime | None = None
+    rolled_back_by: str | None = None
+    rollback_reason: str | None = None
+
+    @classmethod
+    def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
+        return cls.model_validate({"id": entry.id, **entry.model_dump(exclude={"ticket_id", "seq"})})
+
+
+class HistoryPage(BaseModel):
+    ticket_id: int
+    total_actions: int
+    action_history: list[HistoryEntryPublic]
+    next_cursor: str | None = None
+
+
+class HealthStatus(BaseModel):
+    """What anyone gets from `/health/`."""
+
+    model_config = ConfigDict(frozen=True)  # the public one is cached and shared between calls
+
+    status: Literal["ok", "degraded"]
+
+
+class StorageHealth(BaseModel):
+    ok: bool
+    error: str | None = None
+
+
+class AgentHealth(BaseModel):
+    status: str
+    enabled: bool
+    mode: str
+    rollout_percent: int
+    reason: str
+
+
+class HealthReport(HealthStatus):
+    """What staff get from `/health/`, checked live."""
+
+    version: str
+    environment: str
+    storage: StorageHealth
+    queues: dict[str, int | None]
+    poison: dict[str, int | None]
+    agent: AgentHealth
+
+
+Health = RootModel[HealthReport | HealthStatus]
+"""`/health/` as OpenAPI shows it: the staff report, or the status alone."""
