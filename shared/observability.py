@@ -448,3 +448,12 @@ class SentryTelemetry:
         sentry_sdk.add_breadcrumb(category="agent", message=f"ticket {ticket_id}: {outcome}", data=tags)
         if confidence is not None:
             sentry_sdk.metrics.distribution("agent.confidence", float(confidence), attributes=tags)
+
+    def rollback(self, ticket_id: int, action_type: str, admin: str) -> None:
+        tags = {"event": "rollback", "action_type": action_type, "component": "autonomous_agent"}
+        with sentry_sdk.new_scope() as scope:
+            for key, value in tags.items():
+                scope.set_tag(key, value)
+            scope.set_user({"id": sentry_user_id(admin)})
+            scope.set_context("rollback", {"ticket_id": ticket_id})
+            sentry_sdk.capture_message(f"{action_type} on ticket {ticket_id} rolled back", level="warning")

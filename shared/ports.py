@@ -14,7 +14,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.domain.analysis import Analysis
-from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
+from shared.domain.models import (
+    AgentControls,
+    HistoryEntry,
+    Notification,
+    Page,
+    RequestRecord,
+    Status,
+    Ticket,
+)
 
 Clock = Callable[[], datetime]
 
@@ -181,6 +189,48 @@ class ControlsRepository(Protocol):
         """The newest `limit` audit records, newest first."""
 
 
+class NotificationStore(Protocol):
+    """In-app notifications, one partition per recipient (and one for all staff), newest first."""
+
+    def add(self, notification: Notification) -> None:
+        """Store it once: adding a notification with the same recipient, id and `created_at`
+        again changes nothing (a retried cause writes the same notification)."""
+
+    def list(self, user: str | None, limit: int, cursor: str | None) -> Page:
+        """The notifications of `user` (None: the staff-wide ones), newest first."""
+
+
+@dataclass(frozen=True)
+class RollbackTally:
+    """What the rollback log counted for one reservation."""
+
+    usage: WindowUsage  # the admin's rollbacks in the throttle's trailing window, this one included
+    recent: int  # rollbacks in the trailing hour since the last auto-pause, this one included
+
+
+class RollbackLog(Protocol):
+    """The recent rollbacks, in one row shared by all instances: the per-admin throttle
+    (ROLLBACK_THROTTLE_RATE, over a trailing window) and the auto-pause count
+    (AUTO_PAUSE_ROLLBACKS_PER_HOUR, over the trailing hour), exact across instances.
+
+    A rollback reserves its place before it commits and keeps it under its action id, so a
+    retried or concurrent rollback of the same action is counted once; a rollback refused
+    after reserving releases it. One request when uncontended (shared/storage/tables/optimistic.py).
+    """
+
+    def reserve(self, action_id: str, admin: str, at: datetime, limit: WindowLimit) -> RollbackTally:
+        """Count the rollback of `action_id` by `admin` at `at` (once per action id). Raises
+        QuotaExceeded, writing nothing, when `admin` already has `limit.amount` rollbacks in the
+        trailing `limit.seconds`."""
+
+    def release(self, action_id: str) -> None:
+        """Forget the reservation of a rollback that was refused; nothing when there is none."""
+
+    def paused(self, at: datetime) -> None:
+        """The agent was auto-paused at `at`: rollbacks up to then no longer count towards the
+        next auto-pause."""
+
+
 class Probe(Protocol):
     """The storage account as health sees it."""
 
@@ -206,3 +256,6 @@ class Telemetry(Protocol):
         self, ticket_id: int, action_type: str, confidence: float | None, level: str, outcome: str
     ) -> None:
         """An autonomous action (or deferral) was recorded."""
+
+    def rollback(self, ticket_id: int, action_type: str, admin: str) -> None:
+        """An admin rolled back an autonomous action (a warning event, `event:rollback`)."""

@@ -60,6 +60,7 @@ class ActionType(StrEnum):
     REOPEN = "REOPEN"
     ROLLBACK = "ROLLBACK"
     FOLLOWUP_SENT = "FOLLOWUP_SENT"
+    FEEDBACK_RECEIVED = "FEEDBACK_RECEIVED"
 
 
 class Principal(BaseModel):
@@ -118,9 +119,20 @@ class StatusChange(_Strict):
     priority: Priority | None = None
 
 
+class ResolutionOutcome(StrEnum):
+    """Where a resolution stands: it moves only from PENDING to one of the others (an answer after
+    ASSUMED is still taken)."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+    ASSUMED = "assumed"
+    VOIDED = "voided"  # its action was rolled back
+
+
 class Resolution(BaseModel):
     autonomous_action: str
-    outcome: str = "pending"
+    outcome: ResolutionOutcome = ResolutionOutcome.PENDING
     resolution_confirmed: bool | None = None
     satisfaction_score: int | None = None
     feedback_text: str = ""
@@ -231,6 +243,28 @@ class HistoryEntry(BaseModel):
     @property
     def id(self) -> str:
         return f"{self.ticket_id}-{self.seq}"
+
+
+class NotificationKind(StrEnum):
+    FOLLOWUP = "followup"  # "Is everything still working?" after an auto-resolution
+    ROLLBACK = "rollback"  # an autonomous action on the recipient's ticket was undone
+    REOPENED = "reopened"  # (to staff) a user said the fix did not hold
+
+
+class Notification(BaseModel):
+    """An in-app message to one user, or to every staff member (`user` None).
+
+    `id` names its cause (`rollback-{action id}`, `followup-{ticket}-{seq}`) and `created_at` is
+    the cause's time, so writing it again after a retry adds nothing (NotificationStore.add)."""
+
+    id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
+    user: str | None
+    kind: NotificationKind
+    ticket_id: int | None = None
+    title: str
+    message: str
+    created_at: datetime
+    links: dict[str, str] = {}
 
 
 class Page(BaseModel):
