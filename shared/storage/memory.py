@@ -5,12 +5,20 @@ from __future__ import annotations
 import itertools
 import threading
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from shared.domain.models import AgentControls, HistoryEntry, Page, RequestRecord, Status, Ticket
+from shared.domain.models import (
+    AgentControls,
+    HistoryEntry,
+    Notification,
+    Page,
+    RequestRecord,
+    Status,
+    Ticket,
+)
 from shared.errors import ConcurrencyConflict
-from shared.ports import MAX_OWNER_KEY, QuotaExceeded, WindowLimit, WindowUsage, new_entry
+from shared.ports import MAX_OWNER_KEY, QuotaExceeded, RollbackTally, WindowLimit, WindowUsage, new_entry
 from shared.storage.keys import history_row, owner_key, seq_of, ticket_id_of, ticket_key
 
 
@@ -198,6 +206,61 @@ class InMemoryControlsRepository:
     def audit_trail(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(a) for a in reversed(self.audit[-limit:])] if limit > 0 else []
+
+
+class InMemoryNotificationStore:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_user: dict[str | None, dict[tuple[datetime, str], Notification]] = {}
+
+    def add(self, notification: Notification) -> None:
+        with self._lock:
+            key = (notification.created_at, notification.id)
+            self._by_user.setdefault(notification.user, {}).setdefault(key, notification)
+
+    def list(self, user: str | None, limit: int, cursor: str | None) -> Page:
+        """Newest first; the cursor is the position of the last one shown."""
+        with self._lock:
+            ordered = sorted(self._by_user.get(user, {}).items(), reverse=True)
+        start = int(cursor) if cursor else 0
+        page = [n for _, n in ordered[start : start + limit]]
+        more = start + limit < len(ordered)
+        return Page(results=page, next_cursor=str(start + limit) if more else None)
+
+
+class InMemoryRollbackLog:
+    HOUR = timedelta(hours=1)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[str, tuple[str, datetime]] = {}  # action id -> (admin, at)
+        self._paused_at: datetime | None = None
+
+    def reserve(self, action_id: str, admin: str, at: datetime, limit: WindowLimit) -> RollbackTally:
+        with self._lock:
+            mine = sorted(
+                t
+                for a, t in self._entries.values()
+                if a == admin and t > at - timedelta(seconds=limit.seconds)
+            )
+            if action_id not in self._entries:
+                if len(mine) >= limit.amount:
+                    reset = (mine[0] + timedelta(seconds=limit.seconds)).timestamp()
+                    raise QuotaExceeded(WindowUsage(limit.amount, limit.amount, reset))
+                self._entries[action_id] = (admin, at)
+                mine.append(at)
+            since = max(at - self.HOUR, self._paused_at) if self._paused_at else at - self.HOUR
+            recent = sum(1 for _, t in self._entries.values() if t > since)
+            reset = (min(mine) + timedelta(seconds=limit.seconds)).timestamp()
+            return RollbackTally(WindowUsage(limit.amount, len(mine), reset), recent)
+
+    def release(self, action_id: str) -> None:
+        with self._lock:
+            self._entries.pop(action_id, None)
+
+    def paused(self, at: datetime) -> None:
+        with self._lock:
+            self._paused_at = max(at, self._paused_at) if self._paused_at else at
 
 
 class InMemoryMessageQueue:
