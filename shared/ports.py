@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
+from pydantic import BaseModel
+
 from shared.domain.analysis import Analysis
 from shared.domain.models import (
     AgentControls,
@@ -242,8 +244,8 @@ class Probe(Protocol):
 
 
 class MessageQueue(Protocol):
-    def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
-        """Enqueue a JSON message, invisible for `delay_seconds`."""
+    def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
+        """Enqueue `message` as JSON (serialised here, once), invisible for `delay_seconds`."""
 
 
 class Analyser(Protocol):

@@ -332,6 +332,16 @@ class ProcessMessage(BaseModel):
         return self.ticket
 
 
+class FollowupMessage(BaseModel):
+    """The follow-ups queue's message: ask the owner whether the auto-resolution `action_seq` held.
+    `due_at` is set when the delay is longer than a queue message can wait (7 days): the consumer
+    sends it on until then."""
+
+    ticket_id: int
+    action_seq: int
+    due_at: datetime | None = None
+
+
 class CheckMessage(BaseModel):
     """The agent-checks queue's message: look again at a scheduled follow-up."""
 

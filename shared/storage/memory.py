@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
+
+from pydantic import BaseModel
 
 from shared.domain.models import (
     AgentControls,
@@ -270,7 +273,8 @@ class InMemoryMessageQueue:
         self.sent: list[tuple[str, dict[str, Any], int]] = []
         self._lock = threading.Lock()
 
-    def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+    def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
+        payload = json.loads(message.model_dump_json(exclude_none=True))  # as a consumer would read it
         with self._lock:
             self.sent.append((queue, payload, delay_seconds))
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
+from pydantic import BaseModel
 
 from shared.storage.clients import StorageClients
 
@@ -14,8 +13,8 @@ class AzureMessageQueue:
     def __init__(self, clients: StorageClients) -> None:
         self._clients = clients
 
-    def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
-        text = json.dumps(payload, default=str, ensure_ascii=False)  # UTF-8, not 6-byte escapes
+    def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
+        text = message.model_dump_json(exclude_none=True)  # UTF-8, not 6-byte escapes
         self._clients.queue(queue).send_message(
             text, visibility_timeout=min(delay_seconds, MAX_DELAY_SECONDS) or None
         )

@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
+from pydantic import BaseModel
 
 from shared.domain.models import AgentControls, AgentMode, ControlsUpdate, Principal
 from shared.errors import ConcurrencyConflict
@@ -150,12 +151,17 @@ def test_concurrent_partial_changes_are_never_lost(make_controls_repo) -> None: 
     assert [a["version"] for a in trail] == list(range(60, 0, -1))
 
 
+class Sample(BaseModel):
+    ticket_id: int
+    text: str | None = None
+
+
 def test_queue_messages_are_base64_json_and_honour_the_delay(azurite_conn: str) -> None:
     clients = StorageClients(azurite_conn)
     name = f"q{uuid.uuid4().hex[:10]}"
     clients.queue(name).create_queue()
-    AzureMessageQueue(clients).send(name, {"ticket_id": 1, "text": "naïve 😀" * 2000}, delay_seconds=0)
-    AzureMessageQueue(clients).send(name, {"ticket_id": 2}, delay_seconds=60)
+    AzureMessageQueue(clients).send(name, Sample(ticket_id=1, text="naïve 😀" * 2000), delay_seconds=0)
+    AzureMessageQueue(clients).send(name, Sample(ticket_id=2), delay_seconds=60)
     [message] = list(clients.queue(name).receive_messages(max_messages=32))
     assert json.loads(message.content) == {"ticket_id": 1, "text": "naïve 😀" * 2000}
     raw = StorageClients(azurite_conn).queue_service.get_queue_client(name)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from shared.config import Settings
 from shared.container import Container, use_container
@@ -492,11 +493,11 @@ def test_a_lost_followup_enqueue_is_resent_by_the_retry(
     class FlakyQueue(InMemoryMessageQueue):
         fail_next = True
 
-        def send(self, queue: str, payload: dict[str, Any], delay_seconds: int = 0) -> None:
+        def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
             if self.fail_next:
                 self.fail_next = False
                 raise ConnectionError("queue unreachable")
-            super().send(queue, payload, delay_seconds)
+            super().send(queue, message, delay_seconds)
 
     c = Container.in_memory(
         settings, clock=clock, analyser=agent, queue=FlakyQueue(), telemetry=RecordingTelemetry()
@@ -546,4 +547,5 @@ def test_large_tickets_travel_without_a_snapshot(c: Container) -> None:
     ).id
     process(tid, bearer("alice"))
     [sent] = queued(c, "agent-actions")
-    assert sent["ticket"] is None and c.agent_worker.execute(ProcessMessage.model_validate(sent)) != "missing"
+    assert sent.get("ticket") is None
+    assert c.agent_worker.execute(ProcessMessage.model_validate(sent)) != "missing"

@@ -49,5 +49,5 @@ class ProcessService:
         with_snapshot = message.model_copy(update={"ticket": ticket})
         if len(with_snapshot.model_dump_json().encode()) <= SNAPSHOT_LIMIT:
             message = with_snapshot
-        self._queue.send(self._queues.agent, message.model_dump(mode="json"))
+        self._queue.send(self._queues.agent, message)
         return ProcessAccepted(ticket_id=ticket_id, request_id=message.request_id), quota

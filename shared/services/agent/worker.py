@@ -14,6 +14,8 @@ from shared.domain.decision import Thresholds, confidence_level, decide
 from shared.domain.models import (
     ActionType,
     AgentMode,
+    CheckMessage,
+    FollowupMessage,
     HistoryEntry,
     ProcessMessage,
     RecordStatus,
@@ -151,7 +153,7 @@ class AgentWorker:
                 self._after_commit(ticket_id, record.ticket_version, record.action_type)
             return Outcome.DUPLICATE
         wait = min(claim.wait_seconds, CLAIM_POLL_SECONDS)
-        self._queue.send(self._queues.agent, message.model_dump(mode="json"), wait)
+        self._queue.send(self._queues.agent, message, wait)
         log.info("request %s is held by another worker; looking again in %s s", message.request_id, wait)
         return Outcome.WAITING
 
@@ -226,7 +228,7 @@ class AgentWorker:
     def _retry_later(self, message: ProcessMessage) -> None:
         delay = self._timings.agent_retry_seconds * 2**message.attempt
         retry = message.model_copy(update={"attempt": message.attempt + 1})
-        self._queue.send(self._queues.agent, retry.model_dump(mode="json"), delay)
+        self._queue.send(self._queues.agent, retry, delay)
         log.warning("agent unavailable for ticket %s; trying again in %s s", message.ticket_id, delay)
 
     def _shadowed(self, ticket: Ticket) -> bool:
@@ -275,9 +277,13 @@ class AgentWorker:
         while the ticket is still at that version."""
         delay = self._timings.followup_delay_seconds
         if action_type == ActionType.AUTO_RESOLVE:
-            self._queue.send(self._queues.followups, {"ticket_id": ticket_id, "action_seq": version}, delay)
+            self._queue.send(
+                self._queues.followups, FollowupMessage(ticket_id=ticket_id, action_seq=version), delay
+            )
         elif action_type == ActionType.SCHEDULE_FOLLOWUP:
-            self._queue.send(self._queues.checks, {"ticket_id": ticket_id, "action_seq": version}, delay)
+            self._queue.send(
+                self._queues.checks, CheckMessage(ticket_id=ticket_id, action_seq=version), delay
+            )
 
     def _report(self, ticket: Ticket, entry: HistoryEntry, analysis: Analysis | None) -> str:
         confidence = analysis.confidence if analysis is not None else None
