@@ -78,10 +78,10 @@ class TicketRepository(Protocol):
     """Tickets and everything in their partition: history entries, and the RequestLedger's records
     of the requests that change them, which `save` commits with the change.
 
-    Every change commits atomically through `save` with exactly one new history entry,
-    whose `seq` is the ticket's new version: that entry is inserted, never overwritten,
-    so a concurrent writer that committed the same version first makes `save` raise
-    ConcurrencyConflict.
+    Every change commits atomically through `save` with one new history entry per version
+    step, the last one's `seq` the ticket's new version: new entries are inserted, never
+    overwritten, so a concurrent writer that committed one of those versions first makes
+    `save` raise ConcurrencyConflict.
     """
 
     def owner_fits(self, owner: str) -> bool:
@@ -101,10 +101,15 @@ class TicketRepository(Protocol):
     def get(self, ticket_id: int) -> Ticket | None: ...
 
     def save(
-        self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
+        self,
+        ticket: Ticket,
+        entries: Sequence[HistoryEntry],
+        request: RequestRecord | None = None,
+        updated: Sequence[HistoryEntry] = (),
     ) -> None:
-        """Commit `ticket` (one version past the stored one) with its new history entry (seq ==
-        ticket.version), any updated earlier entries and the request's record, all or nothing.
+        """Commit `ticket` (len(entries) versions past the stored one) with its new history entries
+        (seqs up to ticket.version, see check_new_entries), the `updated` earlier entries (a
+        rollback marks the entry it undid) and the request's record, all or nothing.
         Raises ConcurrencyConflict."""
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
@@ -149,12 +154,15 @@ class RequestLedger(Protocol):
         (taken over, or completed) is left alone."""
 
 
-def new_entry(ticket: Ticket, entries: Sequence[HistoryEntry]) -> HistoryEntry:
-    """The entry a change to `ticket` adds; every change adds exactly one."""
-    new = [e for e in entries if e.seq == ticket.version]
-    if len(new) != 1:
-        raise ValueError(f"a change to version {ticket.version} must add exactly one history entry")
-    return new[0]
+def check_new_entries(ticket: Ticket, entries: Sequence[HistoryEntry]) -> int:
+    """The version `ticket` was changed from: every version step adds one entry (most changes are
+    one step; a failed feedback answer records the answer and the reopen as two)."""
+    seqs = [e.seq for e in entries]
+    if not seqs or seqs != list(range(ticket.version - len(seqs) + 1, ticket.version + 1)):
+        raise ValueError(
+            f"a change to version {ticket.version} must add one history entry per version, in order"
+        )
+    return ticket.version - len(seqs)
 
 
 class ActionCaps(Protocol):

@@ -21,7 +21,14 @@ from shared.domain.models import (
     Ticket,
 )
 from shared.errors import ConcurrencyConflict
-from shared.ports import MAX_OWNER_KEY, QuotaExceeded, RollbackTally, WindowLimit, WindowUsage, new_entry
+from shared.ports import (
+    MAX_OWNER_KEY,
+    QuotaExceeded,
+    RollbackTally,
+    WindowLimit,
+    WindowUsage,
+    check_new_entries,
+)
 from shared.storage.keys import history_row, owner_key, seq_of, ticket_id_of, ticket_key
 
 
@@ -104,15 +111,19 @@ class InMemoryTicketRepository:
             return ticket.model_copy(deep=True) if ticket else None
 
     def save(
-        self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
+        self,
+        ticket: Ticket,
+        entries: Sequence[HistoryEntry],
+        request: RequestRecord | None = None,
+        updated: Sequence[HistoryEntry] = (),
     ) -> None:
-        new_entry(ticket, entries)
+        base = check_new_entries(ticket, entries)
         with self._lock:
             stored = self._tickets.get(ticket.id)
-            if stored is None or stored.version != ticket.version - 1:
+            if stored is None or stored.version != base:
                 raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently")
             self._tickets[ticket.id] = ticket.model_copy(deep=True)
-            for entry in entries:
+            for entry in [*updated, *entries]:
                 self._entries[ticket.id][entry.seq] = entry.model_copy(deep=True)
             if request is not None:
                 self.ledger.put(ticket.id, request)

@@ -70,7 +70,7 @@ def user() -> str:
     return f"user-{uuid.uuid4().hex[:8]}"
 
 
-def test_a_change_must_add_exactly_one_entry_of_its_version(repo: TicketRepository) -> None:
+def test_a_change_must_add_one_entry_per_version_step(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
     changed = ticket.model_copy(update={"version": 2})
     for entries in ([], [entry(ticket, 3)], [entry(ticket, 2), entry(ticket, 2)]):
@@ -79,11 +79,25 @@ def test_a_change_must_add_exactly_one_entry_of_its_version(repo: TicketReposito
     assert repo.get(ticket.id).version == 1  # type: ignore[union-attr]
 
 
+def test_a_change_of_two_steps_adds_both_entries_or_nothing(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    two_steps = ticket.model_copy(update={"version": 3})
+    repo.save(ticket.model_copy(update={"version": 2}), [entry(ticket, 2)])  # another writer came first
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(two_steps, [entry(ticket, 2), entry(ticket, 3)])
+    assert repo.get(ticket.id).version == 2  # type: ignore[union-attr]
+    assert repo.get_entry(ticket.id, 3) is None
+    current = repo.get(ticket.id)
+    assert current is not None
+    repo.save(current.model_copy(update={"version": 4}), [entry(current, 3), entry(current, 4)])
+    assert [e.seq for e in repo.history(ticket.id, 10, None).results] == [4, 3, 2]
+
+
 def test_an_earlier_entry_can_be_updated_alongside_the_new_one(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
     repo.save(ticket.model_copy(update={"version": 2}), [entry(ticket, 2)])
     marked = entry(ticket, 2).model_copy(update={"rolled_back": True})
-    repo.save(ticket.model_copy(update={"version": 3}), [marked, entry(ticket, 3)])
+    repo.save(ticket.model_copy(update={"version": 3}), [entry(ticket, 3)], updated=[marked])
     assert repo.get_entry(ticket.id, 2).rolled_back  # type: ignore[union-attr]
     assert [e.seq for e in repo.history(ticket.id, 10, None).results] == [3, 2]
 

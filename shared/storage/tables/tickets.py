@@ -15,7 +15,7 @@ from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.domain.models import HistoryEntry, Page, RequestRecord, Status, Ticket
 from shared.errors import ConcurrencyConflict
-from shared.ports import MAX_OWNER_KEY, QuotaExceeded, WindowLimit, WindowUsage, new_entry
+from shared.ports import MAX_OWNER_KEY, QuotaExceeded, WindowLimit, WindowUsage, check_new_entries
 from shared.storage.keys import (
     CREATE_MARKERS,
     TICKET_ROW,
@@ -194,17 +194,19 @@ class TableTicketRepository:
             return None
 
     def save(
-        self, ticket: Ticket, entries: Sequence[HistoryEntry] = (), request: RequestRecord | None = None
+        self,
+        ticket: Ticket,
+        entries: Sequence[HistoryEntry],
+        request: RequestRecord | None = None,
+        updated: Sequence[HistoryEntry] = (),
     ) -> None:
-        # Azurite ignores If-Match inside a batch, so the guard is the insert of this version's
-        # history entry: a concurrent writer that committed this version first makes the
-        # insert, and with it the whole transaction, fail.
-        new_entry(ticket, entries)
+        # Azurite ignores If-Match inside a batch, so the guard is the insert of the new versions'
+        # history entries: a concurrent writer that committed one of these versions first makes
+        # its insert, and with it the whole transaction, fail.
+        check_new_entries(ticket, entries)
         operations: list[Any] = [("upsert", _ticket_entity(ticket), {"mode": UpdateMode.REPLACE})]
-        operations += [
-            ("create", _entry_entity(e)) if e.seq == ticket.version else ("upsert", _entry_entity(e), REPLACE)
-            for e in entries
-        ]
+        operations += [("create", _entry_entity(e)) for e in entries]
+        operations += [("upsert", _entry_entity(e), REPLACE) for e in updated]
         if request is not None:
             operations.append(("upsert", record_entity(ticket.id, request), REPLACE))
         try:
