@@ -30,6 +30,7 @@ from shared.ports import (
     ControlsRepository,
     MessageQueue,
     RequestLedger,
+    RollbackLog,
     Telemetry,
     TicketRepository,
 )
@@ -49,6 +50,7 @@ from shared.storage.memory import (
     InMemoryControlsRepository,
     InMemoryMessageQueue,
     InMemoryRequestLedger,
+    InMemoryRollbackLog,
     InMemoryTicketRepository,
 )
 from shared.storage.probe import StorageProbe
@@ -60,6 +62,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.rollbacks import TableRollbackLog
 from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
@@ -108,6 +111,7 @@ class Container:
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
+    rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -166,6 +170,7 @@ class Container:
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
             storage=storage,
+            rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
         )
 
     @classmethod
@@ -177,6 +182,7 @@ class Container:
             "queue": InMemoryMessageQueue(),
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
+            "rollback_log": InMemoryRollbackLog(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to
