@@ -38,6 +38,7 @@ from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
+from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
@@ -124,6 +125,7 @@ class Container:
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )
         self.controls = ControlsService(self.controls_repo, defaults, self.clock)
+        self.auto_pause = AutoPause(self.controls, self.rollback_log, s.auto_pause_rollbacks_per_hour)
         probe = StorageProbe(self.storage) if self.storage else None
         self.health = HealthService(probe, self.controls, s.app_version, s.environment)
         throttle = Throttle(LimitsRateCounter(self.throttle_storage, s.agent_throttle_rate, "process"))
