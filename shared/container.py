@@ -30,6 +30,7 @@ from shared.ports import (
     ControlsRepository,
     MessageQueue,
     RequestLedger,
+    RollbackLog,
     Telemetry,
     TicketRepository,
 )
@@ -37,6 +38,7 @@ from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
+from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
@@ -49,6 +51,7 @@ from shared.storage.memory import (
     InMemoryControlsRepository,
     InMemoryMessageQueue,
     InMemoryRequestLedger,
+    InMemoryRollbackLog,
     InMemoryTicketRepository,
 )
 from shared.storage.probe import StorageProbe
@@ -60,6 +63,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.rollbacks import TableRollbackLog
 from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
@@ -108,6 +112,7 @@ class Container:
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
+    rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -120,6 +125,7 @@ class Container:
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )
         self.controls = ControlsService(self.controls_repo, defaults, self.clock)
+        self.auto_pause = AutoPause(self.controls, self.rollback_log, s.auto_pause_rollbacks_per_hour)
         probe = StorageProbe(self.storage) if self.storage else None
         self.health = HealthService(probe, self.controls, s.app_version, s.environment)
         throttle = Throttle(LimitsRateCounter(self.throttle_storage, s.agent_throttle_rate, "process"))
@@ -166,6 +172,7 @@ class Container:
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
             storage=storage,
+            rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
         )
 
     @classmethod
@@ -177,6 +184,7 @@ class Container:
             "queue": InMemoryMessageQueue(),
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
+            "rollback_log": InMemoryRollbackLog(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to
