@@ -29,6 +29,7 @@ from shared.ports import (
     Clock,
     ControlsRepository,
     MessageQueue,
+    NotificationStore,
     RequestLedger,
     Telemetry,
     TicketRepository,
@@ -48,6 +49,7 @@ from shared.storage.memory import (
     InMemoryActionCaps,
     InMemoryControlsRepository,
     InMemoryMessageQueue,
+    InMemoryNotificationStore,
     InMemoryRequestLedger,
     InMemoryTicketRepository,
 )
@@ -60,6 +62,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.notifications import TableNotificationStore
 from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
@@ -105,6 +108,7 @@ class Container:
     queue: MessageQueue
     analyser: Analyser
     throttle_storage: Storage
+    notifications: NotificationStore
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
@@ -165,6 +169,7 @@ class Container:
             queue=AzureMessageQueue(storage),
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
+            notifications=TableNotificationStore(storage.table(names.NOTIFICATIONS)),
             storage=storage,
         )
 
@@ -177,6 +182,7 @@ class Container:
             "queue": InMemoryMessageQueue(),
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
+            "notifications": InMemoryNotificationStore(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to
