@@ -41,6 +41,7 @@ from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
+from shared.services.notifications import NotificationService
 from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
 from shared.storage import names
@@ -142,6 +143,7 @@ class Container:
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)
+        self.notification_service = NotificationService(self.notifications)
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation
