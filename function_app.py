@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import agent, notifications, ops, tickets
+from functions import agent, followups, notifications, ops, tickets
 from shared.observability import configure_logging
 
 configure_logging()
@@ -12,3 +12,4 @@ app.register_functions(tickets.bp)
 app.register_functions(agent.bp)
 app.register_functions(ops.bp)
 app.register_functions(notifications.bp)
+app.register_functions(followups.bp)

@@ -33,12 +33,14 @@ from shared.ports import (
     RequestLedger,
     Telemetry,
     TicketRepository,
+    Webhook,
 )
 from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
+from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
 from shared.services.ledger import Once
 from shared.services.notifications import NotificationService
@@ -84,6 +86,13 @@ def analyser_for(settings: Settings) -> Analyser:
     return EmbeddedAgent()
 
 
+def webhook_for(url: str) -> Webhook:
+    """Imported here: httpx is only needed when a webhook is set (a cold start pays for no more)."""
+    from shared.notify.webhook import HttpWebhook
+
+    return HttpWebhook(url)
+
+
 def rate_limit_storage(settings: Settings, clients: StorageClients | None = None) -> Storage:
     uri = settings.ratelimit_storage_uri or table_storage_uri(names.RATE_LIMITS)
     options: dict[str, Any] = {}
@@ -113,6 +122,7 @@ class Container:
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
+    webhook: Webhook | None = None  # NOTIFY_WEBHOOK_URL's, built from the settings when not given
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -144,6 +154,17 @@ class Container:
         )
         self.check_service = CheckService(self.tickets, self.clock)
         self.notification_service = NotificationService(self.notifications)
+        if self.webhook is None and s.notify_webhook_url:
+            self.webhook = webhook_for(s.notify_webhook_url)
+        self.followup_service = FollowupService(
+            self.tickets,
+            Once(self.ledger, self.clock, s.agent_claim_seconds),
+            self.notifications,
+            self.queue,
+            self.webhook,
+            self.clock,
+            FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE),
+        )
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation

@@ -255,9 +255,21 @@ class Probe(Protocol):
         """Approximate depth of each queue and poison queue; None where it could not be read."""
 
 
+MAX_QUEUE_DELAY_SECONDS = 7 * 86400 - 1  # the longest a Storage queue message can stay invisible
+
+
 class MessageQueue(Protocol):
     def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
-        """Enqueue `message` as JSON (serialised here, once), invisible for `delay_seconds`."""
+        """Enqueue `message` as JSON (serialised here, once), invisible for `delay_seconds`
+        (at most MAX_QUEUE_DELAY_SECONDS: a longer wait is chained by the consumer)."""
+
+
+class Webhook(Protocol):
+    """A chat's incoming webhook (Slack, Teams): best effort, bounded in time."""
+
+    def post(self, text: str) -> bool:
+        """Post `text` as `{"text": ...}`; True when the webhook took it. Never raises: after its
+        bounded retries a failure is logged (never the URL, which is a secret) and False returned."""
 
 
 class Analyser(Protocol):
