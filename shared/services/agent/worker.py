@@ -282,8 +282,8 @@ class AgentWorker:
 
     def _after_commit(self, ticket_id: int, version: int, action_type: ActionType | None) -> None:
         """Delayed messages: the follow-up of an auto-resolution, the check of a scheduled follow-up,
-        naming the version the action produced. Sending twice is harmless: both consumers act only
-        while the ticket is still at that version."""
+        naming the version the action produced. Sending twice is harmless: the follow-up runs once
+        per action on the ledger, and the check acts only while the ticket is at that version."""
         delay = self._timings.followup_delay_seconds
         if action_type == ActionType.AUTO_RESOLVE:
             # A delay past what a queue message can wait is chained: due_at says until when.
