@@ -52,6 +52,7 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             **{op: int(trips[op]["median"]) for op in ("ticket_create", "ticket_get", "process_request")},
             "action_execute": int(trips["action_execute_auto_resolve"]["median"]),
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
+            "followup_consumer": int(trips["followup_consumer"]["median"]),
         },
         "round_trips_detail": trips,
         "latency_ms": {

@@ -12,7 +12,7 @@ from azure.storage.queue import QueueClient
 from bench.common import RANSOMWARE, RESET, SETTINGS, median
 from shared.config import Settings
 from shared.container import Container
-from shared.domain.models import Principal, ProcessMessage, ProcessRequest, TicketCreate
+from shared.domain.models import FollowupMessage, Principal, ProcessMessage, ProcessRequest, TicketCreate
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.names import AGENT_QUEUE, QUEUES
 
@@ -66,12 +66,15 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
         "ticket_get": summary(gets),
         "process_request": summary(requests),
     }
+    resolved: list[int] = []
     for name, fields in (("auto_resolve", RESET), ("escalate", RANSOMWARE)):
         targets = [create(fields) for _ in range(SAMPLES + 1)]
         execute(targets[0])  # controls cached, cap shard ETags known
         runs = [execute(t) for t in targets[1:]]
         outcomes = sorted({outcome for _, outcome in runs})
         figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
+        resolved = resolved or targets
+    figures.update(followup_round_trips(container, resolved))
     seconds = []
     for _ in range(100):
         start = time.perf_counter()
@@ -81,6 +84,19 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
     for queue in QUEUES:  # nothing left for the host to pick up later
         clients.queue(queue).clear_messages()
     return figures, seconds
+
+
+def followup_round_trips(container: Container, resolved: list[int]) -> dict[str, dict[str, Any]]:
+    """The follow-up consumer on auto-resolved tickets (version 2), as its queued message is
+    delivered (no webhook): the first delivery, and a redelivery of it."""
+    follow_up = container.followup_service.run
+    messages = [FollowupMessage(ticket_id=t, action_seq=2) for t in resolved]
+    first = [counted(follow_up, m) for m in messages]
+    again = [counted(follow_up, m) for m in messages]
+    return {
+        "followup_consumer": summary([n for n, _ in first], outcomes=sorted({o for _, o in first})),
+        "followup_consumer_duplicate": summary([n for n, _ in again], outcomes=sorted({o for _, o in again})),
+    }
 
 
 def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:

@@ -29,10 +29,12 @@ from shared.ports import (
     Clock,
     ControlsRepository,
     MessageQueue,
+    NotificationStore,
     RequestLedger,
     RollbackLog,
     Telemetry,
     TicketRepository,
+    Webhook,
 )
 from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
@@ -40,8 +42,10 @@ from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
+from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
 from shared.services.ledger import Once
+from shared.services.notifications import NotificationService
 from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
 from shared.storage import names
@@ -50,6 +54,7 @@ from shared.storage.memory import (
     InMemoryActionCaps,
     InMemoryControlsRepository,
     InMemoryMessageQueue,
+    InMemoryNotificationStore,
     InMemoryRequestLedger,
     InMemoryRollbackLog,
     InMemoryTicketRepository,
@@ -63,6 +68,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.notifications import TableNotificationStore
 from shared.storage.tables.rollbacks import TableRollbackLog
 from shared.storage.tables.tickets import TableTicketRepository
 
@@ -82,6 +88,13 @@ def analyser_for(settings: Settings) -> Analyser:
             settings.agent_api_url, settings.agent_api_key, settings.agent_api_timeout_seconds
         )
     return EmbeddedAgent()
+
+
+def webhook_for(url: str) -> Webhook:
+    """Imported here: httpx is only needed when a webhook is set (a cold start pays for no more)."""
+    from shared.notify.webhook import HttpWebhook
+
+    return HttpWebhook(url)
 
 
 def rate_limit_storage(settings: Settings, clients: StorageClients | None = None) -> Storage:
@@ -109,10 +122,12 @@ class Container:
     queue: MessageQueue
     analyser: Analyser
     throttle_storage: Storage
+    notifications: NotificationStore
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
     rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
+    webhook: Webhook | None = None  # NOTIFY_WEBHOOK_URL's, built from the settings when not given
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -144,6 +159,18 @@ class Container:
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)
+        self.notification_service = NotificationService(self.notifications)
+        if self.webhook is None and s.notify_webhook_url:
+            self.webhook = webhook_for(s.notify_webhook_url)
+        self.followup_service = FollowupService(
+            self.tickets,
+            Once(self.ledger, self.clock, s.agent_claim_seconds),
+            self.notifications,
+            self.queue,
+            self.webhook,
+            self.clock,
+            FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE),
+        )
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation
@@ -171,6 +198,7 @@ class Container:
             queue=AzureMessageQueue(storage),
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
+            notifications=TableNotificationStore(storage.table(names.NOTIFICATIONS)),
             storage=storage,
             rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
         )
@@ -185,6 +213,7 @@ class Container:
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
             "rollback_log": InMemoryRollbackLog(),
+            "notifications": InMemoryNotificationStore(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to

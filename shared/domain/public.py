@@ -10,7 +10,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from shared.domain.models import ActionType, HistoryEntry, TicketPage, TicketPublic
+from shared.domain.models import (
+    ActionType,
+    HistoryEntry,
+    Notification,
+    NotificationKind,
+    TicketPage,
+    TicketPublic,
+)
 
 __all__ = [
     "AgentHealth",
@@ -19,11 +26,15 @@ __all__ = [
     "HealthStatus",
     "HistoryEntryPublic",
     "HistoryPage",
+    "NotificationPage",
+    "NotificationPublic",
     "ProcessAccepted",
     "ProcessSkipped",
     "StorageHealth",
     "TicketPage",
     "TicketPublic",
+    "WebNotification",
+    "WebNotifications",
 ]
 
 
@@ -71,6 +82,58 @@ class HistoryPage(BaseModel):
     total_actions: int
     action_history: list[HistoryEntryPublic]
     next_cursor: str | None = None
+
+
+class NotificationPublic(BaseModel):
+    """An in-app notification as its recipient sees it."""
+
+    id: str
+    kind: NotificationKind
+    ticket_id: int | None = None
+    title: str
+    message: str
+    created_at: datetime
+    links: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationPublic:
+        return cls.model_validate(notification.model_dump(exclude={"user"}))
+
+
+class NotificationPage(BaseModel):
+    """`GET /notifications/`: newest first; `next_cursor` continues after the last one shown."""
+
+    results: list[NotificationPublic]
+    next_cursor: str | None = None
+
+
+class WebNotification(BaseModel):
+    """A notification as the web client's header bell reads it (`GET /auth/notifications/`).
+    Nothing marks one read yet, so `is_read` is false; `link` is the ticket's (or the first) link."""
+
+    id: str
+    is_read: bool = False
+    title: str
+    message: str
+    type: NotificationKind
+    time: datetime
+    link: str | None = None
+
+    @classmethod
+    def of(cls, notification: NotificationPublic) -> WebNotification:
+        links = notification.links
+        return cls(
+            id=notification.id,
+            title=notification.title,
+            message=notification.message,
+            type=notification.kind,
+            time=notification.created_at,
+            link=links.get("ticket") or next(iter(links.values()), None),
+        )
+
+
+WebNotifications = RootModel[list[WebNotification]]
+"""The web client's bare array (the cursor travels in the `X-Next-Cursor` header)."""
 
 
 class HealthStatus(BaseModel):
