@@ -29,6 +29,7 @@ from shared.ports import (
     Clock,
     ControlsRepository,
     MessageQueue,
+    NotificationStore,
     RequestLedger,
     Telemetry,
     TicketRepository,
@@ -38,6 +39,7 @@ from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
+from shared.services.feedback import FeedbackService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
 from shared.services.throttle import Throttle
@@ -48,6 +50,7 @@ from shared.storage.memory import (
     InMemoryActionCaps,
     InMemoryControlsRepository,
     InMemoryMessageQueue,
+    InMemoryNotificationStore,
     InMemoryRequestLedger,
     InMemoryTicketRepository,
 )
@@ -105,6 +108,7 @@ class Container:
     queue: MessageQueue
     analyser: Analyser
     throttle_storage: Storage
+    notifications: NotificationStore
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
@@ -138,6 +142,7 @@ class Container:
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)
+        self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation
@@ -165,6 +170,8 @@ class Container:
             queue=AzureMessageQueue(storage),
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
+            # Until the Table adapter of the notification store lands, notices live in this worker only.
+            notifications=InMemoryNotificationStore(),
             storage=storage,
         )
 
@@ -177,6 +184,7 @@ class Container:
             "queue": InMemoryMessageQueue(),
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
+            "notifications": InMemoryNotificationStore(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to
