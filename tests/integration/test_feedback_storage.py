@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 
 import pytest
 
@@ -111,7 +112,7 @@ def test_concurrent_answers_are_each_recorded_whole_or_refused(repo: TicketRepos
     assert [e.seq for e in entries] == list(range(2, ticket.version + 1))  # no gap, no duplicate
     kinds = [e.action_type for e in entries]
     assert kinds.count(ActionType.FEEDBACK_RECEIVED) == results.count("200") >= 1
-    for before, after in zip(entries, entries[1:], strict=False):
+    for before, after in pairwise(entries):
         assert after.before_state == before.after_state  # each built on the one committed before it
     assert entries[-1].after_state == ticket.state()
 
