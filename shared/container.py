@@ -63,6 +63,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.notifications import TableNotificationStore
 from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
@@ -170,8 +171,7 @@ class Container:
             queue=AzureMessageQueue(storage),
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
-            # Until the Table adapter of the notification store lands, notices live in this worker only.
-            notifications=InMemoryNotificationStore(),
+            notifications=TableNotificationStore(storage.table(names.NOTIFICATIONS)),
             storage=storage,
         )
 

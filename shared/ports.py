@@ -200,14 +200,18 @@ class ControlsRepository(Protocol):
 
 
 class NotificationStore(Protocol):
-    """In-app notifications, one partition per recipient (and one for all staff), newest first."""
+    """In-app notifications, one partition per recipient (and one for all staff, which no user id
+    maps to), newest first. A notification is stored whole (its model bounds every text)."""
 
     def add(self, notification: Notification) -> None:
         """Store it once: adding a notification with the same recipient, id and `created_at`
-        again changes nothing (a retried cause writes the same notification)."""
+        again changes nothing (a retried cause writes the same notification). Raises ValueError,
+        writing nothing, for a recipient whose id cannot key a partition (see owner_fits)."""
 
     def list(self, user: str | None, limit: int, cursor: str | None) -> Page:
-        """The notifications of `user` (None: the staff-wide ones), newest first."""
+        """The notifications of `user` (None: the staff-wide ones), newest first, `limit` a page;
+        `next_cursor` (the last one shown, shared/storage/keys.py NOTIFICATION_CURSOR) continues
+        after it, with no gap or repeat, or is None on the last page."""
 
 
 @dataclass(frozen=True)
