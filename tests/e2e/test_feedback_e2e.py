@@ -11,6 +11,7 @@ import httpx
 from shared.domain.models import ActionType, ResolutionOutcome, Status
 from shared.storage import names
 from shared.storage.tables.ids import TableIdAllocator
+from shared.storage.tables.notifications import TableNotificationStore
 from shared.storage.tables.tickets import TableTicketRepository
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
@@ -82,6 +83,10 @@ def test_yes_closes_no_reopens_and_bad_answers_change_nothing(stack: Stack) -> N
         assert resolution["outcome"] == "failed" and resolution["satisfaction_score"] is None
         assert resolution["reopened"] is True and resolution["reopened_reason"] == "still broken"
         assert kinds(api, broken) == ["AUTO_RESOLVE", "FEEDBACK_RECEIVED", "REOPEN"]
+        notices = TableNotificationStore(stack.storage.table(names.NOTIFICATIONS))
+        [notice] = notices.list(None, 10, None).results  # to staff, stored in the notifications table
+        assert notice.kind == "reopened" and notice.ticket_id == broken and notice.id == f"reopen-{broken}-4"
+        assert notices.list("alice", 10, None).results == []
         assert get(api, fixed) == closed  # one ticket's answer leaves the others alone
 
         before = (get(api, spare), history(api, spare))
