@@ -28,7 +28,7 @@ ROUND_TRIP_TARGETS = {
     "feedback": 3,
 }
 RATIO_TARGETS = {
-    "create_latency_p50_ratio": ("<=", 2.5),
+    "create_in_process_p50_ratio": ("<=", 1.5),
     "pipeline_drain_ratio": (">=", 0.3),
     "cold_import_ratio": ("<=", 1.3),
 }
@@ -62,11 +62,12 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "feedback": int(trips["feedback_reopen"]["median"]),
         },
         "round_trips_detail": trips,
-        "latency_ms": {"ticket_create": p50_p99(create), "raw_table_insert": p50_p99(raw["insert"])},
-        "latency_detail_ms": {
+        "latency_ms": {
+            "ticket_create": p50_p99(create),
             "ticket_create_in_process": p50_p99(service_create),
-            "raw_table_transaction_2_entities": p50_p99(raw["transaction"]),
+            "raw_table_insert": p50_p99(raw["insert"]),
         },
+        "latency_detail_ms": {"raw_table_transaction_2_entities": p50_p99(raw["transaction"])},
         "throughput_per_s": {"pipeline_drain": drain["per_s"], "raw_queue_roundtrip": raw_queue["per_s"]},
         "throughput_detail": {"pipeline_drain": drain, "raw_queue_roundtrip": raw_queue},
     }
@@ -79,8 +80,10 @@ def judge(results: dict[str, Any]) -> None:
         results["throughput_per_s"],
         results["cold_import_ms"],
     )
+    raw_insert = latency["raw_table_insert"]["p50"]
     ratios = {
-        "create_latency_p50_ratio": latency["ticket_create"]["p50"] / latency["raw_table_insert"]["p50"],
+        "create_in_process_p50_ratio": latency["ticket_create_in_process"]["p50"] / raw_insert,
+        "create_hosted_p50_ratio": latency["ticket_create"]["p50"] / raw_insert,  # reported, no target
         "pipeline_drain_ratio": throughput["pipeline_drain"] / throughput["raw_queue_roundtrip"],
         "cold_import_ratio": imports["function_app"] / imports["runtime_deps_only"],
     }
@@ -105,9 +108,9 @@ def report(results: dict[str, Any]) -> str:
         results["throughput_per_s"],
         results["cold_import_ms"],
     )
-    create, raw = latency["ticket_create"]["p50"], latency["raw_table_insert"]["p50"]
+    create, raw = latency["ticket_create_in_process"]["p50"], latency["raw_table_insert"]["p50"]
     inputs = {
-        "create_latency_p50_ratio": f"{create} / {raw} ms",
+        "create_in_process_p50_ratio": f"{create} / {raw} ms",
         "pipeline_drain_ratio": f"{throughput['pipeline_drain']} / {throughput['raw_queue_roundtrip']} /s",
         "cold_import_ratio": f"{imports['function_app']} / {imports['runtime_deps_only']} ms",
     }
@@ -119,13 +122,28 @@ def report(results: dict[str, Any]) -> str:
         (f"{name} ({inputs[name]})", f"{results['ratios'][name]:.2f}", f"{op} {bound}", name)
         for name, (op, bound) in RATIO_TARGETS.items()
     ]
+    hosted = latency["ticket_create"]["p50"]
+    rows.append(
+        (
+            f"create_hosted_p50_ratio ({hosted} / {raw} ms)",
+            f"{results['ratios']['create_hosted_p50_ratio']:.2f}",
+            "-",
+            "",
+        )
+    )
     width = max(len(row[0]) for row in rows)
     lines = [f"{'figure':<{width}}  {'value':>6}  {'target':<7}  met", "-" * (width + 24)]
     lines += [
-        f"{label:<{width}}  {value:>6}  {target:<7}  {'yes' if results['met'][key] else 'NO'}"
+        f"{label:<{width}}  {value:>6}  {target:<7}  {_met(results, key)}"
         for label, value, target, key in rows
     ]
     return "\n".join(lines)
+
+
+def _met(results: dict[str, Any], key: str) -> str:
+    if not key:
+        return "(reported)"
+    return "yes" if results["met"][key] else "NO"
 
 
 def main() -> None:

@@ -56,7 +56,7 @@ class ListQuery(_Query):
 def tickets_create(call: Call) -> func.HttpResponse:
     """POST /api/tickets/"""
     ticket, quota = call.container.ticket_service.create_counted(call.caller, call.body(TicketCreate))
-    return json_response(ticket.public(), 201, quota.headers() if quota else None)
+    return json_response(ticket, 201, quota.headers() if quota else None)
 
 
 def _list(call: Call) -> func.HttpResponse:
@@ -80,7 +80,7 @@ def tickets_list_alias(call: Call) -> func.HttpResponse:
 @api(bp, "tickets_get", "tickets/{id:int}", "GET", access="user", response=TicketPublic)
 def tickets_get(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/"""
-    return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")).public())
+    return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")))
 
 
 @api(
@@ -95,8 +95,9 @@ def tickets_get(call: Call) -> func.HttpResponse:
 def tickets_status(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/status/ (staff)"""
     change = call.body(StatusChange)
-    ticket = call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)
-    return json_response(ticket.public())
+    return json_response(
+        call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)
+    )
 
 
 @api(
