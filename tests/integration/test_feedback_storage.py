@@ -42,7 +42,9 @@ def repo(request: pytest.FixtureRequest) -> TicketRepository:
 
 
 def auto_resolved(repo: TicketRepository) -> int:
-    ticket = TicketService(repo, lambda: NOW).create(ALICE, TicketCreate(issue_type="Password reset"))
+    created = TicketService(repo, lambda: NOW).create(ALICE, TicketCreate(issue_type="Password reset"))
+    ticket = repo.get(created.id)
+    assert ticket is not None
     resolved, entry = actions.act(ticket, ActionType.AUTO_RESOLVE, RESOLVE, NOW, {})
     repo.save(resolved, [entry])
     return ticket.id
