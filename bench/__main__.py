@@ -20,7 +20,13 @@ from shared.storage.provision import provision
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
-ROUND_TRIP_TARGETS = {"ticket_create": 2, "ticket_get": 1, "process_request": 3, "action_execute": 4}
+ROUND_TRIP_TARGETS = {
+    "ticket_create": 2,
+    "ticket_get": 1,
+    "process_request": 3,
+    "action_execute": 4,
+    "feedback": 3,
+}
 RATIO_TARGETS = {
     "create_in_process_p50_ratio": ("<=", 1.5),
     "pipeline_drain_ratio": (">=", 0.3),
@@ -53,6 +59,8 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "action_execute": int(trips["action_execute_auto_resolve"]["median"]),
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
             "followup_consumer": int(trips["followup_consumer"]["median"]),
+            # The dearer answer: a "no" that reopens (a "yes" is feedback_confirm in the detail).
+            "feedback": int(trips["feedback_reopen"]["median"]),
         },
         "round_trips_detail": trips,
         "latency_ms": {

@@ -12,6 +12,7 @@ from azure.storage.queue import QueueClient
 from bench.common import RANSOMWARE, RESET, SETTINGS, median
 from shared.config import Settings
 from shared.container import Container
+from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import FollowupMessage, Principal, ProcessMessage, ProcessRequest, TicketCreate
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.names import AGENT_QUEUE, QUEUES
@@ -75,6 +76,7 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
         figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
         resolved = resolved or targets
     figures.update(followup_round_trips(container, resolved))
+    figures.update(measure_feedback(container, create, execute))
     seconds = []
     for _ in range(100):
         start = time.perf_counter()
@@ -97,6 +99,26 @@ def followup_round_trips(container: Container, resolved: list[int]) -> dict[str,
         "followup_consumer": summary([n for n, _ in first], outcomes=sorted({o for _, o in first})),
         "followup_consumer_duplicate": summary([n for n, _ in again], outcomes=sorted({o for _, o in again})),
     }
+
+
+def measure_feedback(
+    container: Container, create: Callable[[dict[str, Any]], int], execute: Callable[[int], Any]
+) -> dict[str, dict[str, Any]]:
+    """Round trips of one answer on an auto-resolved ticket: a "yes" (read, transaction) and a
+    "no" that reopens it (read, one transaction of two entries, the staff notice)."""
+    feedback = container.feedback_service
+    answers = {
+        "feedback_confirm": ResolutionFeedback(resolution_confirmed=True, satisfaction_score=5),
+        "feedback_reopen": ResolutionFeedback(resolution_confirmed=False, feedback_text="still broken"),
+    }
+    figures = {}
+    for name, answer in answers.items():
+        resolved = [create(RESET) for _ in range(SAMPLES)]
+        for ticket_id in resolved:
+            execute(ticket_id)
+        runs = [counted(feedback.answer, ALICE, ticket_id, answer) for ticket_id in resolved]
+        figures[name] = summary([n for n, _ in runs], reopened=sorted({r.ticket_reopened for _, r in runs}))
+    return figures
 
 
 def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:

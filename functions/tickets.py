@@ -8,8 +8,9 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from functions.http import Call, api, json_response
+from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import Status, StatusChange, TicketCreate
-from shared.domain.public import HistoryPage, TicketPage, TicketPublic
+from shared.domain.public import FeedbackRecorded, HistoryPage, TicketPage, TicketPublic
 
 bp = func.Blueprint()
 
@@ -114,3 +115,18 @@ def tickets_history(call: Call) -> func.HttpResponse:
     return json_response(
         call.container.ticket_service.history(call.caller, call.route_int("id"), q.limit, q.cursor)
     )
+
+
+@api(
+    bp,
+    "tickets_resolution_feedback",
+    "tickets/{id:int}/resolution-feedback",
+    "POST",
+    access="user",
+    body=ResolutionFeedback,
+    response=FeedbackRecorded,
+)
+def tickets_resolution_feedback(call: Call) -> func.HttpResponse:
+    """POST /api/tickets/{id}/resolution-feedback/ — owner or staff: did the fix hold?"""
+    answer = call.body(ResolutionFeedback)
+    return json_response(call.container.feedback_service.answer(call.caller, call.route_int("id"), answer))

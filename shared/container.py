@@ -42,6 +42,7 @@ from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
+from shared.services.feedback import FeedbackService
 from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
 from shared.services.ledger import Once
@@ -171,6 +172,7 @@ class Container:
             self.clock,
             FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE),
         )
+        self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation

@@ -130,6 +130,14 @@ class ResolutionOutcome(StrEnum):
     VOIDED = "voided"  # its action was rolled back
 
 
+class FeedbackAnswer(BaseModel):
+    """One owner's answer as the figures count it (its text stays in the history entries)."""
+
+    resolution_confirmed: bool
+    satisfaction_score: int | None = None
+    answered_at: datetime
+
+
 class Resolution(BaseModel):
     autonomous_action: str
     outcome: ResolutionOutcome = ResolutionOutcome.PENDING
@@ -141,6 +149,11 @@ class Resolution(BaseModel):
     reopened: bool = False
     reopened_at: datetime | None = None
     reopened_reason: str = ""
+    # What analytics need to move their figures by the difference, kept with every outcome change:
+    outcome_at: datetime | None = None  # when `outcome` last changed
+    previous_outcome: ResolutionOutcome | None = None  # what it changed from
+    previous_answer: FeedbackAnswer | None = None  # the answer the current one replaced
+    reopen_seq: int | None = None  # the version of the last REOPEN: names its staff notice
 
 
 class TicketPublic(BaseModel):

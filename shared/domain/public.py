@@ -21,6 +21,7 @@ from shared.domain.models import (
 
 __all__ = [
     "AgentHealth",
+    "FeedbackRecorded",
     "Health",
     "HealthReport",
     "HealthStatus",
@@ -170,3 +171,12 @@ class HealthReport(HealthStatus):
 
 Health = RootModel[HealthReport | HealthStatus]
 """`/health/` as OpenAPI shows it: the staff report, or the status alone."""
+
+
+class FeedbackRecorded(BaseModel):
+    """`200`: the answer to "did the fix hold?" is recorded (it replaces any earlier one)."""
+
+    message: str
+    ticket_id: int
+    resolution_confirmed: bool
+    ticket_reopened: bool
