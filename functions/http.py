@@ -119,7 +119,46 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def problem(error: AppError) -> func.HttpResponse:
+PROBLEM_JSON = "application/problem+json"
+
+
+def _accept_q(accept: str, wanted: str) -> float:
+    """The q the Accept header gives `wanted`: the most specific media range that matches it
+    wins (RFC 9110 §12.5.1); 0 when none does. A range or q that does not parse counts for nothing."""
+    kind, _, _ = wanted.partition("/")
+    best: tuple[int, float] = (-1, 0.0)  # (specificity, q)
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        media = media.lower()
+        specificity = {wanted: 2, f"{kind}/*": 1, "*/*": 0}.get(media)
+        if specificity is None or specificity < best[0]:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        best = max(best, (specificity, q))
+    return best[1]
+
+
+def error_media_type(accept: str | None) -> str:
+    """SPEC §5: problem+json when the request's Accept names it (with q > 0, and not below
+    application/json), application/json otherwise: no Accept, `*/*` (what the web app sends; it
+    parses only `application/json`), `application/json`, or anything that does not parse."""
+    accept = accept or ""
+    named = any(item.split(";")[0].strip().lower() == PROBLEM_JSON for item in accept.split(","))
+    problem_q = _accept_q(accept, PROBLEM_JSON)
+    if named and problem_q > 0 and problem_q >= _accept_q(accept, "application/json"):
+        return PROBLEM_JSON
+    return "application/json"
+
+
+def problem(error: AppError, accept: str | None = None) -> func.HttpResponse:
+    """The one rendering of an error: the same problem object whatever the media type."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + error.code,
         "title": error.title,
@@ -134,7 +173,7 @@ def problem(error: AppError) -> func.HttpResponse:
     if isinstance(error, Throttled):
         headers.update(error.headers, **{"Retry-After": str(error.retry_after)})
     return func.HttpResponse(
-        json.dumps(body), status_code=error.status, headers=headers, mimetype="application/problem+json"
+        json.dumps(body), status_code=error.status, headers=headers, mimetype=error_media_type(accept)
     )
 
 
@@ -272,6 +311,7 @@ def endpoint(
         invocation = getattr(context, "invocation_id", None) or str(uuid.uuid4())
         # Sentry gets an allowlist: never the raw URL (ids, query) nor headers (IP, tokens).
         request = {"method": req.method, "url": route_template}
+        accept = req.headers.get("Accept")
         with observability.invocation(invocation, handler.__name__, request, req.get_body()):
             try:
                 container = get_container()
@@ -279,31 +319,33 @@ def endpoint(
                     return handler(PublicCall(req, container, caller_if_any(req, container)))
                 return handler(Call(req, container, authorize(access, req, container)))
             except ServiceUnavailable as error:  # settings refused, JWKS down: 503, never 401 or 500
-                response = problem(error)
+                response = problem(error, accept)
                 if error.retry_after:
                     response.headers["Retry-After"] = str(error.retry_after)
                 return response
             except AppError as error:
-                return problem(error)
+                return problem(error, accept)
             except ConcurrencyConflict:  # still losing the race after the service's retries
-                return problem(ConcurrentUpdate("The record changed while we updated it; please try again."))
+                return problem(
+                    ConcurrentUpdate("The record changed while we updated it; please try again."), accept
+                )
             except (AzureError, RateLimitContentionError) as exc:
                 unavailable = storage_failed(exc)
                 if unavailable is None:  # a 4xx from storage: our bug, not an outage
                     log.exception("storage refused a request in %s", handler.__name__)
                     sentry_sdk.capture_exception()
-                    return problem(INTERNAL_ERROR)
+                    return problem(INTERNAL_ERROR, accept)
                 # The type only: an SDK message can carry a URL with a SAS token. Sentry gets the
                 # event (scrubbed there), so an outage shows as one issue with its count.
                 log.warning("%s in %s: %s", unavailable.code, handler.__name__, type(exc).__name__)
                 sentry_sdk.capture_exception(exc)
-                response = problem(unavailable)
+                response = problem(unavailable, accept)
                 response.headers["Retry-After"] = str(unavailable.retry_after or 5)
                 return response
             except Exception:
                 log.exception("unhandled error in %s", handler.__name__)
                 sentry_sdk.capture_exception()
-                return problem(INTERNAL_ERROR)
+                return problem(INTERNAL_ERROR, accept)
 
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__

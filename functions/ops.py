@@ -72,7 +72,10 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
             operation["responses"][str(status)] = described
         operation["responses"]["default"] = {
             "description": "Error (RFC 9457)",
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {  # problem+json when Accept names it, else application/json (SPEC §5)
+                media: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                for media in ("application/problem+json", "application/json")
+            },
         }
         if op.access == "public":  # a token is optional here: it may show staff more
             operation["security"] = [{}, {"bearer": []}]
