@@ -177,6 +177,21 @@ def problem(error: AppError, accept: str | None = None) -> func.HttpResponse:
     )
 
 
+# Response headers the web app may read. A browser shows a cross-origin script only the
+# CORS-safelisted ones unless the response names the others in Access-Control-Expose-Headers. The
+# CORS layer in front (Core Tools, the Functions host, App Service) answers preflights and sets
+# Access-Control-Allow-Origin, and keeps this header as the function set it.
+EXPOSED = ("X-Next-Cursor", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def exposed(response: func.HttpResponse) -> func.HttpResponse:
+    """Name the readable headers this response carries (none: the header is left out)."""
+    present = [name for name in EXPOSED if name in response.headers]
+    if present and "Access-Control-Expose-Headers" not in response.headers:
+        response.headers["Access-Control-Expose-Headers"] = ", ".join(present)
+    return response
+
+
 INTERNAL_ERROR = AppError("Something went wrong on our side. Please try again later.")
 
 Handler = Callable[[Call], func.HttpResponse]
@@ -308,6 +323,9 @@ def endpoint(
     route_template = f"/api/{route}" if route else handler.__name__
 
     def run(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+        return exposed(respond(req, context))
+
+    def respond(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
         invocation = getattr(context, "invocation_id", None) or str(uuid.uuid4())
         # Sentry gets an allowlist: never the raw URL (ids, query) nor headers (IP, tokens).
         request = {"method": req.method, "url": route_template}
