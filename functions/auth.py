@@ -1,13 +1,12 @@
 """The web client's local-only login (`/api/auth/...`, SPEC §4): login, refresh, profile.
 
-Public routes, so that outside ENVIRONMENT=local every one of them answers 404 before anything
-else, token or not, as if it did not exist (a `user` route would answer 401 and show it does).
+Public and `local_only` routes: outside ENVIRONMENT=local the adapter answers 404 before it looks
+at a token or a body, as if they did not exist (a `user` route would answer 401 and show it does).
 """
 
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, StringConstraints
@@ -54,19 +53,20 @@ class RefreshAnswer(BaseModel):
     access: str
 
 
-def dev_login(call: PublicCall) -> DevLogin:
-    """The dev login, or 404 outside local (checked before the body is read)."""
-    login = DevLogin(call.container.settings)
-    login.require_local(call.req.method, urlsplit(call.req.url).path)
-    return login
-
-
-@api(bp, "auth_login", "auth/login", "POST", access="public", body=LoginBody, response=LoginAnswer)
+@api(
+    bp,
+    "auth_login",
+    "auth/login",
+    "POST",
+    access="public",
+    local_only=True,
+    body=LoginBody,
+    response=LoginAnswer,
+)
 def auth_login(call: PublicCall) -> func.HttpResponse:
     """POST /api/auth/login/ (local only): any e-mail with DEV_LOGIN_PASSWORD."""
-    login = dev_login(call)
     body = call.body(LoginBody)
-    access, refresh, who = login.login(body.email, body.password)
+    access, refresh, who = DevLogin(call.container.settings).login(body.email, body.password)
     return json_response({"access": access, "refresh": refresh, "user": profile(who)})
 
 
@@ -76,19 +76,19 @@ def auth_login(call: PublicCall) -> func.HttpResponse:
     "auth/api/token/refresh",
     "POST",
     access="public",
+    local_only=True,
     body=RefreshBody,
     response=RefreshAnswer,
 )
 def auth_refresh(call: PublicCall) -> func.HttpResponse:
     """POST /api/auth/api/token/refresh/ (local only): a new access token."""
-    login = dev_login(call)
-    return json_response({"access": login.refresh(call.body(RefreshBody).refresh)})
+    access = DevLogin(call.container.settings).refresh(call.body(RefreshBody).refresh)
+    return json_response({"access": access})
 
 
-@api(bp, "auth_profile", "auth/profile", "GET", access="public", response=Profile)
+@api(bp, "auth_profile", "auth/profile", "GET", access="public", local_only=True, response=Profile)
 def auth_profile(call: PublicCall) -> func.HttpResponse:
     """GET /api/auth/profile/ (local only): who the bearer token names."""
-    dev_login(call)
     if call.caller is None:
         raise Unauthenticated("Send a bearer token in the Authorization header.")
     return json_response(profile(call.caller))

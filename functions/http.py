@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
+from urllib.parse import urlsplit
 
 import azure.functions as func
 import sentry_sdk
@@ -23,6 +24,7 @@ from shared.errors import (
     ConcurrencyConflict,
     ConcurrentUpdate,
     Forbidden,
+    NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     Throttled,
@@ -237,6 +239,7 @@ class Operation:
     status: int
     response: type[BaseModel] | None
     other_responses: Mapping[int, type[BaseModel]] = field(default_factory=dict)  # by status
+    local_only: bool = False  # ENVIRONMENT=local only: 404 elsewhere, and not in OpenAPI there
 
 
 OPERATIONS: list[Operation] = []
@@ -255,6 +258,7 @@ def api(
     status: int = 200,
     response: type[BaseModel] | None = None,
     other_responses: Mapping[int, type[BaseModel]] | None = None,
+    local_only: bool = False,
 ) -> Callable[[PublicHandler], Any]: ...
 
 
@@ -271,6 +275,7 @@ def api(
     status: int = 200,
     response: type[BaseModel] | None = None,
     other_responses: Mapping[int, type[BaseModel]] | None = None,
+    local_only: bool = False,
 ) -> Callable[[Handler], Any]: ...
 
 
@@ -286,6 +291,7 @@ def api(
     status: int = 200,
     response: type[BaseModel] | None = None,
     other_responses: Mapping[int, type[BaseModel]] | None = None,
+    local_only: bool = False,
 ) -> Callable[[AnyHandler], Any]:
     """Register an HTTP function (name, route, method, who may call it, adapter) and describe it
     for OpenAPI. The handler gets a `Call` whose caller holds the role (`PublicCall`, caller or
@@ -307,16 +313,17 @@ def api(
                 status,
                 response,
                 dict(other_responses or {}),
+                local_only,
             )
         )
-        wrapped = endpoint(handler, access, route)
+        wrapped = endpoint(handler, access, route, local_only)
         return bp.function_name(name)(bp.route(route=route, methods=[method])(wrapped))
 
     return register
 
 
 def endpoint(
-    handler: AnyHandler, access: Access, route: str = ""
+    handler: AnyHandler, access: Access, route: str = "", local_only: bool = False
 ) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
     """Wrap a handler: invocation scope, authentication and the role check before anything else
     (401/403 come before any body error), the one error mapping, a flush before returning."""
@@ -333,6 +340,9 @@ def endpoint(
         with observability.invocation(invocation, handler.__name__, request, req.get_body()):
             try:
                 container = get_container()
+                if local_only and container.settings.environment != "local":
+                    # Before the caller or the body is looked at: outside local the route does not exist.
+                    raise NotFound(f"No function matches {req.method} {urlsplit(req.url).path}.")
                 if access == "public":
                     return handler(PublicCall(req, container, caller_if_any(req, container)))
                 return handler(Call(req, container, authorize(access, req, container)))

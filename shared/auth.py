@@ -20,7 +20,7 @@ import jwt
 
 from shared.config import Settings
 from shared.domain.models import Principal
-from shared.errors import AuthUnavailable, NotFound, Unauthenticated
+from shared.errors import AuthUnavailable, Unauthenticated
 
 KNOWN_ROLES = frozenset({"user", "staff", "admin"})
 log = logging.getLogger("resolvemeq.auth")
@@ -156,15 +156,11 @@ EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 
 class DevLogin:
-    """Log in with any e-mail and the shared dev password, refresh, and read the profile back.
-    Every method answers NotFound (as if the route did not exist) outside ENVIRONMENT=local."""
+    """Log in with any e-mail and the shared dev password, and refresh. Its routes exist in
+    ENVIRONMENT=local only (`@api(..., local_only=True)`)."""
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-
-    def require_local(self, method: str, path: str) -> None:
-        if self._settings.environment != "local":
-            raise NotFound(f"No function matches {method} {path}.")
 
     def login(self, email: str, password: str) -> tuple[str, str, Principal]:
         """(access, refresh, who) for the dev password; raises Unauthenticated otherwise."""

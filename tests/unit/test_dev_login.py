@@ -227,3 +227,25 @@ def test_a_404_body_names_the_path_as_the_host_would() -> None:
     with installed(Container.in_memory(settings)):
         body = json.loads(login("a@example.com").get_body())
     assert body["detail"] == "No function matches POST /api/auth_login."  # invoke's URL is /api/<name>
+
+
+def test_outside_local_the_404_comes_before_the_token_is_checked_even_when_keys_cannot_be_fetched() -> None:
+    settings = Settings(  # type: ignore[call-arg]
+        ENVIRONMENT="production",
+        AUTH_JWKS_URL="https://127.0.0.1:9/keys",  # nothing listens: a JWKS fetch would be a 503
+        AUTH_JWT_ISSUER="https://issuer.example/",
+        AUTH_JWT_AUDIENCE="api://resolvemeq",
+        AzureWebJobsStorage__accountName="acct",
+    )
+    rs256 = "eyJhbGciOiJSUzI1NiIsImtpZCI6ImsifQ.eyJzdWIiOiJhIn0.c2ln"  # {"alg":"RS256","kid":"k"}
+    with installed(Container.in_memory(settings)):
+        assert invoke("tickets_list", headers={"Authorization": f"Bearer {rs256}"}).status_code == 503
+        assert profile(rs256).status_code == 404
+
+
+def test_the_openapi_document_shows_the_dev_login_locally_only() -> None:
+    from functions.ops import openapi_document
+
+    assert "/api/auth/login/" in openapi_document("t", local=True)["paths"]
+    assert not [p for p in openapi_document("t", local=False)["paths"] if p.startswith("/api/auth/")]
+    assert "/api/tickets/" in openapi_document("t", local=False)["paths"]
