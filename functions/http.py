@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 import sentry_sdk
 from azure.core.exceptions import AzureError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared import observability
 from shared.container import Container, get_container, storage_failed
@@ -38,6 +38,22 @@ MAX_BODY_BYTES = 64 * 1024
 PROBLEM_TYPE = "https://resolvemeq.dev/problems/"
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 M = TypeVar("M", bound=BaseModel)
+
+
+class Query(BaseModel):
+    """Query parameters. An empty value (`?status=`) means the parameter is absent, as on the
+    Azure host, which drops empty values before the function sees them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_empty(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v != ""}
+        return values
+
+
 log = logging.getLogger("resolvemeq.http")
 
 
