@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from functions.http import Call, api, json_response
 from shared.domain.models import Status, StatusChange, TicketCreate
-from shared.domain.public import HistoryPage, TicketPage, TicketPublic
+from shared.domain.public import HistoryPage, RollbackResult, TicketPage, TicketPublic
+from shared.domain.rollback import RollbackRequest
 
 bp = func.Blueprint()
 
@@ -113,3 +114,20 @@ def tickets_history(call: Call) -> func.HttpResponse:
     return json_response(
         call.container.ticket_service.history(call.caller, call.route_int("id"), q.limit, q.cursor)
     )
+
+
+@api(
+    bp,
+    "tickets_action_rollback",
+    "tickets/actions/{action_id}/rollback",
+    "POST",
+    access="admin",
+    body=RollbackRequest,
+    response=RollbackResult,
+)
+def tickets_action_rollback(call: Call) -> func.HttpResponse:
+    """POST /api/tickets/actions/{action_id}/rollback/ (admin) — undo an autonomous action."""
+    body = call.body(RollbackRequest, optional=True)
+    action_id = call.req.route_params["action_id"]
+    result, quota = call.container.rollback_service.rollback(call.caller, action_id, body)
+    return json_response(result, 200, quota.headers())

@@ -29,7 +29,9 @@ from shared.ports import (
     Clock,
     ControlsRepository,
     MessageQueue,
+    NotificationStore,
     RequestLedger,
+    RollbackLog,
     Telemetry,
     TicketRepository,
 )
@@ -40,6 +42,7 @@ from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
+from shared.services.rollback import RollbackService
 from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
 from shared.storage import names
@@ -48,7 +51,9 @@ from shared.storage.memory import (
     InMemoryActionCaps,
     InMemoryControlsRepository,
     InMemoryMessageQueue,
+    InMemoryNotificationStore,
     InMemoryRequestLedger,
+    InMemoryRollbackLog,
     InMemoryTicketRepository,
 )
 from shared.storage.probe import StorageProbe
@@ -108,6 +113,11 @@ class Container:
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
+    # TODO(rollback-table-adapters): for_azure passes TableRollbackLog and the Table notification
+    # store once they are merged; until then these per-process fakes stand in on Azure too, so the
+    # per-admin throttle counts per worker and a rollback's notice is kept in its worker's memory.
+    rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
+    notices: NotificationStore = field(default_factory=InMemoryNotificationStore)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -138,6 +148,14 @@ class Container:
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)
+        self.rollback_service = RollbackService(
+            self.tickets,
+            self.rollback_log,
+            self.notices,
+            self.telemetry,
+            self.clock,
+            window_limit(s.rollback_throttle_rate),
+        )
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation

@@ -141,6 +141,7 @@ class Resolution(BaseModel):
     reopened: bool = False
     reopened_at: datetime | None = None
     reopened_reason: str = ""
+    voided_at: datetime | None = None  # when its action was rolled back (outcome VOIDED)
 
 
 class TicketPublic(BaseModel):

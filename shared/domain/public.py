@@ -21,6 +21,7 @@ __all__ = [
     "HistoryPage",
     "ProcessAccepted",
     "ProcessSkipped",
+    "RollbackResult",
     "StorageHealth",
     "TicketPage",
     "TicketPublic",
@@ -64,6 +65,16 @@ class HistoryEntryPublic(BaseModel):
     @classmethod
     def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
         return cls.model_validate({"id": entry.id, **entry.model_dump(exclude={"ticket_id", "seq"})})
+
+
+class RollbackResult(BaseModel):
+    """`200` of a rollback: the action undone and the ticket as it now is."""
+
+    message: str
+    ticket_id: int
+    action_type: ActionType
+    rollback_reason: str
+    ticket: TicketPublic
 
 
 class HistoryPage(BaseModel):
