@@ -20,7 +20,13 @@ from shared.storage.provision import provision
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
-ROUND_TRIP_TARGETS = {"ticket_create": 2, "ticket_get": 1, "process_request": 3, "action_execute": 4}
+ROUND_TRIP_TARGETS = {
+    "ticket_create": 2,
+    "ticket_get": 1,
+    "process_request": 3,
+    "action_execute": 4,
+    "rollback": 4,
+}
 RATIO_TARGETS = {
     "create_latency_p50_ratio": ("<=", 2.5),
     "pipeline_drain_ratio": (">=", 0.3),
@@ -37,6 +43,8 @@ def versions() -> dict[str, Any]:
 def storage_figures(connection_string: str) -> dict[str, Any]:
     """Everything against Azurite: in-process round trips, then the host-served figures."""
     trips, service_create = inprocess.measure_round_trips(connection_string)
+    rollback_seconds = trips["rollback"].pop("seconds")
+    raw_rollback_tx = inprocess.raw_rollback_sized_transactions(connection_string)
     env = {"AzureWebJobsStorage": connection_string, "PYTHON_THREADPOOL_THREAD_COUNT": "16", **SETTINGS}
     host = HostProcess(env, host_json=azurite.ROOT / "host.json")
     try:
@@ -52,9 +60,15 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             **{op: int(trips[op]["median"]) for op in ("ticket_create", "ticket_get", "process_request")},
             "action_execute": int(trips["action_execute_auto_resolve"]["median"]),
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
+            "rollback": int(trips["rollback"]["median"]),
         },
         "round_trips_detail": trips,
-        "latency_ms": {"ticket_create": p50_p99(create), "raw_table_insert": p50_p99(raw["insert"])},
+        "latency_ms": {
+            "ticket_create": p50_p99(create),
+            "raw_table_insert": p50_p99(raw["insert"]),
+            "rollback": p50_p99(rollback_seconds),
+            "raw_table_transaction": p50_p99(raw_rollback_tx),
+        },
         "latency_detail_ms": {
             "ticket_create_in_process": p50_p99(service_create),
             "raw_table_transaction_2_entities": p50_p99(raw["transaction"]),
