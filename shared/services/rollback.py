@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from shared.domain import rollback as domain
 from shared.domain.models import HistoryEntry, Notification, NotificationKind, Principal
@@ -27,6 +27,7 @@ from shared.services.throttle import Quota, throttled
 log = logging.getLogger("resolvemeq.rollback")
 
 SAVE_ATTEMPTS = 5
+PAUSE_WINDOW = timedelta(hours=1)  # the auto-pause counts the rollbacks of the trailing hour
 # `{ticket}-{seq}` as HistoryEntry.id writes it: no sign, no leading zero, within the key layout's 12 digits
 ACTION_ID = re.compile(r"^([1-9][0-9]{0,11})-([1-9][0-9]{0,11})$")
 AfterRollback = Callable[[RollbackTally, datetime], object]
@@ -147,6 +148,8 @@ class RollbackService:
         by, at = action.rolled_back_by, action.rolled_back_at
         assert by is not None and at is not None
         self._notify(owner, action)
+        if self._clock() - at > PAUSE_WINDOW:
+            return  # it no longer counts towards an auto-pause, and its log entry may be pruned
         try:
             tally = self._rollbacks.reserve(action.id, by, at, self._limit)
         except QuotaExceeded:

@@ -463,3 +463,14 @@ def test_a_save_that_keeps_losing_gives_up_with_409_and_releases_its_reservation
     assert response.status_code == 409 and payload(response)["code"] == "concurrent_update"
     assert isinstance(c.rollback_log, InMemoryRollbackLog)
     assert c.rollback_log.reserve("probe", "ada", c.clock(), window_limit("10/hour")).usage.used == 1
+
+
+def test_a_retry_past_the_hour_sends_the_notice_but_counts_nothing_towards_a_pause() -> None:
+    hook = Hooks()
+    with installed(build(notices=FailsOnce())) as c:
+        with_hook(c, hook)
+        action_id = acted(c)
+        assert rollback(action_id).status_code == 500
+        c.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
+        assert payload(rollback(action_id))["code"] == "already_rolled_back"
+        assert len(notices(c)) == 1 and hook.calls == []
