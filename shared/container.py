@@ -39,6 +39,7 @@ from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
+from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
 from shared.services.health import HealthService
 from shared.services.ledger import Once
@@ -65,6 +66,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.rollbacks import TableRollbackLog
 from shared.storage.tables.tickets import TableTicketRepository
 
 log = logging.getLogger("resolvemeq.container")
@@ -113,10 +115,10 @@ class Container:
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
-    # TODO(rollback-table-adapters): for_azure passes TableRollbackLog and the Table notification
-    # store once they are merged; until then these per-process fakes stand in on Azure too, so the
-    # per-admin throttle counts per worker and a rollback's notice is kept in its worker's memory.
     rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
+    # TODO(rollback-notices-table): for_azure passes the Table notification store once it is merged;
+    # until then this per-process fake stands in on Azure too, so a rollback's notice to the owner
+    # is kept in the memory of the worker that made it.
     notices: NotificationStore = field(default_factory=InMemoryNotificationStore)
 
     def __post_init__(self) -> None:
@@ -130,6 +132,7 @@ class Container:
             enabled=s.agent_enabled, mode=AgentMode(s.agent_mode), rollout_percent=s.agent_rollout_percent
         )
         self.controls = ControlsService(self.controls_repo, defaults, self.clock)
+        self.auto_pause = AutoPause(self.controls, self.rollback_log, s.auto_pause_rollbacks_per_hour)
         probe = StorageProbe(self.storage) if self.storage else None
         self.health = HealthService(probe, self.controls, s.app_version, s.environment)
         throttle = Throttle(LimitsRateCounter(self.throttle_storage, s.agent_throttle_rate, "process"))
@@ -155,6 +158,7 @@ class Container:
             self.telemetry,
             self.clock,
             window_limit(s.rollback_throttle_rate),
+            after_rollback=self.auto_pause.after_rollback,
         )
 
     def ensure_storage(self) -> None:
@@ -184,6 +188,7 @@ class Container:
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
             storage=storage,
+            rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
         )
 
     @classmethod
@@ -195,6 +200,7 @@ class Container:
             "queue": InMemoryMessageQueue(),
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
+            "rollback_log": InMemoryRollbackLog(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to

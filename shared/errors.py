@@ -102,6 +102,14 @@ class AuthUnavailable(ServiceUnavailable):
     code = "auth_unavailable"
 
 
+class RollbackLogFull(ServiceUnavailable):
+    """The rollback log holds as many rollbacks within its window as its row can; the rollback
+    was not counted (nor done), none counted before was dropped."""
+
+    code = "rollback_log_full"
+    retry_after = 60
+
+
 class ServiceMisconfigured(ServiceUnavailable):
     """The app's settings were refused; `detail` names the settings, never their values."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from shared.domain.models import AgentControls, ControlsUpdate, Principal
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden
@@ -12,6 +13,7 @@ from shared.ports import Clock, ControlsRepository
 
 CACHE_SECONDS = 5.0  # a change reaches every instance within this, well inside the 10 s promise
 MAX_ATTEMPTS = 10
+SYSTEM = "system"  # who the audit names for a change the service itself made (the auto-pause)
 
 
 class ControlsService:
@@ -34,22 +36,41 @@ class ControlsService:
                 return self._cached[1]
         return self._remember(now, self._repo.get() or self._defaults)
 
-    def update(self, caller: Principal, change: ControlsUpdate, by_system: bool = False) -> AgentControls:
-        """Apply an admin's change (or the system's auto-pause) and audit it, in one commit.
+    def update(self, caller: Principal, change: ControlsUpdate) -> AgentControls:
+        """Apply an admin's change and audit it, in one commit.
 
         Only the fields the change names are set, on the controls as they are when it commits:
         a concurrent change that committed first makes the commit fail, and the change is
         applied again to what that one left. Raises Forbidden, Conflict (still contended)."""
-        if not (caller.is_admin or by_system):
+        if not caller.is_admin:
             raise Forbidden("Only admins can change the agent controls.")
         fields = change.model_dump(exclude_none=True, exclude={"reason"})
+        committed = self._commit(caller.sub, change.reason, lambda before: fields)
+        assert committed is not None
+        return committed
+
+    def pause_by_system(self, reason: str) -> AgentControls | None:
+        """Pause the agent as `system` (the auto-pause), audited like an admin's change, in one
+        commit; None when it is already paused, whoever paused it: a pause in place, and its
+        reason, stand until an admin resumes. Raises Conflict (still contended)."""
+        return self._commit(SYSTEM, reason, lambda before: {"enabled": False} if before.enabled else None)
+
+    def _commit(
+        self, by: str, reason: str, change: Callable[[AgentControls], dict[str, Any] | None]
+    ) -> AgentControls | None:
+        """Commit `change(before)` (the fields to set; None: nothing to do) on the stored
+        controls, versioned and audited; applied again to what a concurrent change left."""
         for _ in range(MAX_ATTEMPTS):
             before = self._repo.get() or self._defaults
+            fields = change(before)
+            if fields is None:
+                self._remember(self._monotonic(), before)
+                return None
             after = before.model_copy(
                 update={
                     **fields,
-                    "reason": change.reason,
-                    "updated_by": caller.sub,
+                    "reason": reason,
+                    "updated_by": by,
                     "updated_at": self._clock(),
                     "version": before.version + 1,
                 }
@@ -57,8 +78,8 @@ class ControlsService:
             audit = {
                 "version": after.version,
                 "at": after.updated_at,
-                "by": caller.sub,
-                "reason": change.reason,
+                "by": by,
+                "reason": reason,
                 "before": before.model_dump(mode="json"),
                 "after": after.model_dump(mode="json"),
             }

@@ -263,13 +263,14 @@ class InMemoryRollbackLog:
             )
             if action_id not in self._entries:
                 if len(mine) >= limit.amount:
-                    reset = (mine[0] + timedelta(seconds=limit.seconds)).timestamp()
+                    reset = ((mine[0] if mine else at) + timedelta(seconds=limit.seconds)).timestamp()
                     raise QuotaExceeded(WindowUsage(limit.amount, limit.amount, reset))
                 self._entries[action_id] = (admin, at)
                 mine.append(at)
             since = max(at - self.HOUR, self._paused_at) if self._paused_at else at - self.HOUR
             recent = sum(1 for _, t in self._entries.values() if t > since)
-            reset = (min(mine) + timedelta(seconds=limit.seconds)).timestamp()
+            # a retry reserved before the window began counts once, but not in the window
+            reset = (min(mine, default=at) + timedelta(seconds=limit.seconds)).timestamp()
             return RollbackTally(WindowUsage(limit.amount, len(mine), reset), recent)
 
     def release(self, action_id: str) -> None:

@@ -185,3 +185,30 @@ def test_the_third_rollback_past_2_per_hour_is_429_and_changes_nothing(stack: St
         assert refused.headers["RateLimit-Limit"] == "2" and refused.headers["RateLimit-Remaining"] == "0"
         assert int(refused.headers["Retry-After"]) >= 1
         assert ticket(api, actions[2][0])["status"] == "resolved" and len(history(api, actions[2][0])) == 1
+
+
+def test_the_fourth_rollback_in_an_hour_pauses_the_agent_until_an_admin_resumes_it(stack: Stack) -> None:
+    host = stack.host(AUTO_PAUSE_ROLLBACKS_PER_HOUR=3)
+    with stack.client(host) as api:
+        actions = [auto_resolved(api) for _ in range(4)]
+        for _, action_id in actions[:3]:
+            assert rollback(api, action_id).status_code == 200
+        assert api.get("/agent/controls/", headers=ADMIN).json()["enabled"] is True
+        assert rollback(api, actions[3][1]).status_code == 200
+        controls = api.get("/agent/controls/", headers=ADMIN).json()
+        assert controls["enabled"] is False and controls["updated_by"] == "system"
+        assert "4 rollbacks" in controls["reason"]
+
+        paused = create_ticket(api, "alice", **RESET)
+        assert api.post(f"/tickets/{paused['id']}/process/", headers=bearer("alice")).status_code == 202
+        wait_until(lambda: history(api, paused["id"]), timeout=20)
+        [deferral] = history(api, paused["id"])
+        assert (
+            deferral["action_type"] == "DEFER_TO_HUMAN"
+            and deferral["action_params"]["reason"] == "agent_disabled"
+        )
+
+        resumed = api.put("/agent/controls/", headers=ADMIN, json={"enabled": True, "reason": "checked"})
+        assert resumed.status_code == 200 and resumed.json()["enabled"] is True
+        ticket_id, _ = auto_resolved(api)  # the agent acts again
+        assert ticket(api, ticket_id)["status"] == "resolved"
