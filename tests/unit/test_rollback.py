@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+import sentry_sdk
 
+from shared import observability
 from shared.config import Settings
 from shared.container import Container
 from shared.domain.models import (
@@ -32,9 +34,10 @@ from shared.services.rollback import RollbackService
 from shared.storage.memory import InMemoryNotificationStore, InMemoryRollbackLog
 from shared.storage.rates import window_limit
 from tests.conftest import SECRET, bearer
-from tests.helpers import installed
+from tests.helpers import SentryCapture, installed, serving
 from tests.unit.http_client import invoke, payload
 from tests.unit.test_agent_pipeline import Clock, ScriptedAgent
+from tests.unit.test_sentry import events, raw, start_sentry
 
 ALICE = Principal(sub="alice")
 SAM = Principal(sub="sam", roles=frozenset({"staff"}))
@@ -474,3 +477,26 @@ def test_a_retry_past_the_hour_sends_the_notice_but_counts_nothing_towards_a_pau
         c.clock.now += timedelta(hours=2)  # type: ignore[attr-defined]
         assert payload(rollback(action_id))["code"] == "already_rolled_back"
         assert len(notices(c)) == 1 and hook.calls == []
+
+
+@pytest.fixture
+def capture() -> Iterator[SentryCapture]:
+    """A local Sentry that receives what the app sends; Sentry is off again afterwards."""
+    with serving(SentryCapture()) as server:
+        try:
+            yield server
+        finally:
+            sentry_sdk.init()  # no DSN: the client is off for the tests that follow
+            observability._sentry_on = False
+
+
+def test_each_rollback_is_a_sentry_warning_tagged_with_the_admin_as_user(capture: SentryCapture) -> None:
+    settings = start_sentry(capture.dsn, ROLLBACK_THROTTLE_RATE="10/hour", RATELIMIT_STORAGE_URI="memory://")
+    with installed(Container.in_memory(settings, clock=Clock(), analyser=ScriptedAgent())) as c:
+        action_id = acted(c)
+        assert rollback(action_id, {"reason": "wrong fix, call jane.doe@contoso.example"}).status_code == 200
+        assert rollback(action_id).status_code == 409  # a refusal is no rollback event
+    [event] = [e for e in events(capture) if e.get("tags", {}).get("event") == "rollback"]
+    assert event["level"] == "warning" and event["user"] == {"id": "ada"}
+    assert event["tags"]["action_type"] == "AUTO_RESOLVE" and event["tags"]["component"] == "autonomous_agent"
+    assert "jane.doe" not in raw(capture)  # the admin's reason is free text: never sent
