@@ -57,7 +57,8 @@ class RollbackService:
          human change) exactly one commits, the others re-read and decide again (a loser finds
          the action rolled back, 409, or the ticket changed, 409 ticket_changed); a refusal after
          reserving releases the reservation, unless the action was rolled back (it is the
-         winner's);
+         winner's); a commit that fails otherwise (a timeout: it may have landed) keeps it, and
+         the retry of the rollback finds it again (counted once) or finds the action rolled back;
       5. after the commit, the consequences outside the partition, each idempotent: the owner's
          notice (id `rollback-{action_id}`, created at the ROLLBACK's time), `after_rollback`
          (the auto-pause check) with the tally, and the telemetry event.
