@@ -116,10 +116,11 @@ class Container:
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
     rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
-    # TODO(rollback-notices-table): for_azure passes the Table notification store once it is merged;
-    # until then this per-process fake stands in on Azure too, so a rollback's notice to the owner
-    # is kept in the memory of the worker that made it.
-    notices: NotificationStore = field(default_factory=InMemoryNotificationStore)
+    # TODO(rollback-notices-table): for_azure passes the Table notification store once it is merged
+    # (branch notify names this field `notifications` too, without a default: keep that one); until
+    # then this per-process fake stands in on Azure, so a rollback's notice to the owner is kept in
+    # the memory of the worker that made it.
+    notifications: NotificationStore = field(default_factory=InMemoryNotificationStore)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -154,7 +155,7 @@ class Container:
         self.rollback_service = RollbackService(
             self.tickets,
             self.rollback_log,
-            self.notices,
+            self.notifications,
             self.telemetry,
             self.clock,
             window_limit(s.rollback_throttle_rate),

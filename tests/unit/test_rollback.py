@@ -80,7 +80,7 @@ def with_hook(c: Container, hook: Hooks) -> None:
     c.rollback_service = RollbackService(
         c.tickets,
         c.rollback_log,
-        c.notices,
+        c.notifications,
         c.telemetry,
         c.clock,
         window_limit(c.settings.rollback_throttle_rate),
@@ -124,7 +124,7 @@ def history(c: Container, ticket_id: int) -> list[dict[str, Any]]:
 
 
 def notices(c: Container, user: str = "alice") -> list[Notification]:
-    return c.notices.list(user, 100, None).results
+    return c.notifications.list(user, 100, None).results
 
 
 def snapshot(c: Container, ticket_id: int) -> Any:
@@ -388,7 +388,7 @@ class FailsOnce(InMemoryNotificationStore):
 
 def test_a_crash_after_the_commit_is_completed_by_the_retry() -> None:
     hook = Hooks()
-    with installed(build(notices=FailsOnce())) as c:
+    with installed(build(notifications=FailsOnce())) as c:
         with_hook(c, hook)
         action_id = acted(c)
         crashed = rollback(action_id, {"reason": "bad fix"})
@@ -470,7 +470,7 @@ def test_a_save_that_keeps_losing_gives_up_with_409_and_releases_its_reservation
 
 def test_a_retry_past_the_hour_sends_the_notice_but_counts_nothing_towards_a_pause() -> None:
     hook = Hooks()
-    with installed(build(notices=FailsOnce())) as c:
+    with installed(build(notifications=FailsOnce())) as c:
         with_hook(c, hook)
         action_id = acted(c)
         assert rollback(action_id).status_code == 500
