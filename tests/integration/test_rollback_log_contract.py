@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from azure.data.tables import TableClient
@@ -20,6 +21,7 @@ from shared.errors import RollbackLogFull
 from shared.ports import QuotaExceeded, RollbackLog, RollbackTally, WindowLimit, WindowUsage
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.memory import InMemoryRollbackLog
+from shared.storage.sizes import TABLE_STRING_UNITS, utf16_units
 from shared.storage.tables import rollbacks
 from shared.storage.tables.rollbacks import TableRollbackLog
 
@@ -235,6 +237,16 @@ def test_each_write_prunes_what_left_the_longest_window(azurite_conn: str) -> No
     assert [e.at for e in entries] == [rollbacks.micros(at(50)), rollbacks.micros(at(100))]  # the hour
 
 
+def azure_entity_bytes(entity: dict[str, Any]) -> int:
+    """An entity's size as Azure Table Storage counts it (strings in UTF-16)."""
+    size = 4 + 2 * utf16_units(entity["PartitionKey"] + entity["RowKey"])
+    for name, value in entity.items():
+        if name not in ("PartitionKey", "RowKey"):
+            assert isinstance(value, str)
+            size += 8 + 2 * utf16_units(name) + 4 + 2 * utf16_units(value)
+    return size
+
+
 def test_the_row_refuses_rather_than_drops_when_full(azurite_conn: str) -> None:
     """The biggest row the log writes fits Azurite's limits; one more entry is refused, nothing
     written; once entries leave the window the log takes new ones again."""
@@ -250,6 +262,8 @@ def test_the_row_refuses_rather_than_drops_when_full(azurite_conn: str) -> None:
         {"PartitionKey": rollbacks.ROLLBACKS_PARTITION, "RowKey": rollbacks.ROLLBACKS_ROW, **full}
     )
     stored = table.get_entity(rollbacks.ROLLBACKS_PARTITION, rollbacks.ROLLBACKS_ROW)
+    assert len(stored) == len(full) + 2 and max(utf16_units(v) for v in full.values()) <= TABLE_STRING_UNITS
+    assert azure_entity_bytes(stored) <= 1024 * 1024, azure_entity_bytes(stored)  # Azurite counts UTF-8
     log = TableRollbackLog(table)
     with pytest.raises(RollbackLogFull):
         log.reserve("8" * 40, "ada", at(30), HOURLY)

@@ -312,6 +312,45 @@ def test_autonomous_actions_send_confidence_metrics_and_failures_as_tagged_error
     assert errors[0]["tags"]["component"] == "autonomous_agent" and errors[0]["tags"]["outcome"] == "failed"
 
 
+ROLLBACK_TAGS = {"event": "rollback", "action_type": "AUTO_RESOLVE", "component": "autonomous_agent"}
+
+
+@pytest.mark.parametrize("within", ["invocation", "no-scope"])
+def test_a_rollback_is_one_warning_event_tagged_with_the_admin_pseudonymised(
+    capture: SentryCapture, within: str
+) -> None:
+    start_sentry(capture.dsn)
+    # Tests that drive the worker outside any invocation leave their action tags on the process's
+    # isolation scope (a host always runs it inside one): start from a clean one.
+    sentry_sdk.get_isolation_scope().clear()
+    body = json.dumps({"reason": DESCRIPTION}).encode()  # the admin's reason: free text
+    request = {
+        "method": "POST",
+        "url": "/api/tickets/actions/{action_id}/rollback/",
+        "headers": CLIENT_HEADERS,
+    }
+    if within == "invocation":
+        with observability.invocation("inv-rb", "tickets_rollback", request, body):
+            logging.getLogger("resolvemeq.test").warning("rolling back for %s: %s", EMAIL, DESCRIPTION)
+            observability.SentryTelemetry().rollback(7, "AUTO_RESOLVE", EMAIL)
+    else:
+        observability.SentryTelemetry().rollback(7, "AUTO_RESOLVE", EMAIL)
+    [event] = [e for e in events(capture) if e.get("tags", {}).get("event") == "rollback"]
+    assert len(events(capture)) == 1
+    assert event["level"] == "warning" and event["message"] == "AUTO_RESOLVE on ticket 7 rolled back"
+    scope_tags = {"function", "invocation_id", "route"} if within == "invocation" else set()
+    assert {k: v for k, v in event["tags"].items() if k not in scope_tags} == ROLLBACK_TAGS
+    assert event["user"] == {"id": observability.sentry_user_id(EMAIL)} and event["user"]["id"].startswith(
+        "user-"
+    )
+    assert event["contexts"]["rollback"] == {"ticket_id": 7}
+    assert set(event.get("request", {})) <= {"method", "url"}
+    if within == "invocation":  # the breadcrumb quoting the admin's reason rode along, scrubbed
+        [crumb] = [c for c in event["breadcrumbs"]["values"] if c.get("category") == "resolvemeq.test"]
+        assert "[Filtered]" in crumb["message"] or "[email]" in crumb["message"]
+    assert_nothing_private(capture)
+
+
 class CrashingAnalyser:
     def analyse(self, ticket: dict[str, Any]) -> Analysis:
         raise RuntimeError(f"model crashed on {ticket}")
