@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import agent, ops, tickets
+from functions import agent, followups, notifications, ops, tickets
 from shared.observability import configure_logging
 
 configure_logging()
@@ -11,3 +11,5 @@ app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(tickets.bp)
 app.register_functions(agent.bp)
 app.register_functions(ops.bp)
+app.register_functions(notifications.bp)
+app.register_functions(followups.bp)

@@ -26,9 +26,10 @@ ROUND_TRIP_TARGETS = {
     "process_request": 3,
     "action_execute": 4,
     "rollback": 4,
+    "feedback": 3,
 }
 RATIO_TARGETS = {
-    "create_latency_p50_ratio": ("<=", 2.5),
+    "create_in_process_p50_ratio": ("<=", 1.5),
     "pipeline_drain_ratio": (">=", 0.3),
     "cold_import_ratio": ("<=", 1.3),
 }
@@ -61,18 +62,19 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "action_execute": int(trips["action_execute_auto_resolve"]["median"]),
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
             "rollback": int(trips["rollback"]["median"]),
+            "followup_consumer": int(trips["followup_consumer"]["median"]),
+            # The dearer answer: a "no" that reopens (a "yes" is feedback_confirm in the detail).
+            "feedback": int(trips["feedback_reopen"]["median"]),
         },
         "round_trips_detail": trips,
         "latency_ms": {
             "ticket_create": p50_p99(create),
+            "ticket_create_in_process": p50_p99(service_create),
             "raw_table_insert": p50_p99(raw["insert"]),
             "rollback": p50_p99(rollback_seconds),
             "raw_table_transaction": p50_p99(raw_rollback_tx),
         },
-        "latency_detail_ms": {
-            "ticket_create_in_process": p50_p99(service_create),
-            "raw_table_transaction_2_entities": p50_p99(raw["transaction"]),
-        },
+        "latency_detail_ms": {"raw_table_transaction_2_entities": p50_p99(raw["transaction"])},
         "throughput_per_s": {"pipeline_drain": drain["per_s"], "raw_queue_roundtrip": raw_queue["per_s"]},
         "throughput_detail": {"pipeline_drain": drain, "raw_queue_roundtrip": raw_queue},
     }
@@ -85,8 +87,10 @@ def judge(results: dict[str, Any]) -> None:
         results["throughput_per_s"],
         results["cold_import_ms"],
     )
+    raw_insert = latency["raw_table_insert"]["p50"]
     ratios = {
-        "create_latency_p50_ratio": latency["ticket_create"]["p50"] / latency["raw_table_insert"]["p50"],
+        "create_in_process_p50_ratio": latency["ticket_create_in_process"]["p50"] / raw_insert,
+        "create_hosted_p50_ratio": latency["ticket_create"]["p50"] / raw_insert,  # reported, no target
         "pipeline_drain_ratio": throughput["pipeline_drain"] / throughput["raw_queue_roundtrip"],
         "cold_import_ratio": imports["function_app"] / imports["runtime_deps_only"],
     }
@@ -111,9 +115,9 @@ def report(results: dict[str, Any]) -> str:
         results["throughput_per_s"],
         results["cold_import_ms"],
     )
-    create, raw = latency["ticket_create"]["p50"], latency["raw_table_insert"]["p50"]
+    create, raw = latency["ticket_create_in_process"]["p50"], latency["raw_table_insert"]["p50"]
     inputs = {
-        "create_latency_p50_ratio": f"{create} / {raw} ms",
+        "create_in_process_p50_ratio": f"{create} / {raw} ms",
         "pipeline_drain_ratio": f"{throughput['pipeline_drain']} / {throughput['raw_queue_roundtrip']} /s",
         "cold_import_ratio": f"{imports['function_app']} / {imports['runtime_deps_only']} ms",
     }
@@ -125,13 +129,28 @@ def report(results: dict[str, Any]) -> str:
         (f"{name} ({inputs[name]})", f"{results['ratios'][name]:.2f}", f"{op} {bound}", name)
         for name, (op, bound) in RATIO_TARGETS.items()
     ]
+    hosted = latency["ticket_create"]["p50"]
+    rows.append(
+        (
+            f"create_hosted_p50_ratio ({hosted} / {raw} ms)",
+            f"{results['ratios']['create_hosted_p50_ratio']:.2f}",
+            "-",
+            "",
+        )
+    )
     width = max(len(row[0]) for row in rows)
     lines = [f"{'figure':<{width}}  {'value':>6}  {'target':<7}  met", "-" * (width + 24)]
     lines += [
-        f"{label:<{width}}  {value:>6}  {target:<7}  {'yes' if results['met'][key] else 'NO'}"
+        f"{label:<{width}}  {value:>6}  {target:<7}  {_met(results, key)}"
         for label, value, target, key in rows
     ]
     return "\n".join(lines)
+
+
+def _met(results: dict[str, Any], key: str) -> str:
+    if not key:
+        return "(reported)"
+    return "yes" if results["met"][key] else "NO"
 
 
 def main() -> None:

@@ -12,7 +12,8 @@ from azure.storage.queue import QueueClient
 from bench.common import RANSOMWARE, RESET, SETTINGS, median
 from shared.config import Settings
 from shared.container import Container
-from shared.domain.models import Principal, ProcessMessage, ProcessRequest, TicketCreate
+from shared.domain.feedback import ResolutionFeedback
+from shared.domain.models import FollowupMessage, Principal, ProcessMessage, ProcessRequest, TicketCreate
 from shared.domain.rollback import RollbackRequest
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.names import AGENT_QUEUE, QUEUES
@@ -68,14 +69,20 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
         "ticket_get": summary(gets),
         "process_request": summary(requests),
     }
+    resolved: list[int] = []
     for name, fields in (("auto_resolve", RESET), ("escalate", RANSOMWARE)):
         targets = [create(fields) for _ in range(SAMPLES + 1)]
         execute(targets[0])  # controls cached, cap shard ETags known
         runs = [execute(t) for t in targets[1:]]
         outcomes = sorted({outcome for _, outcome in runs})
         figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
-        if name == "auto_resolve":
-            figures["rollback"] = measure_rollbacks(container, targets[1:])
+        resolved = resolved or targets
+    figures.update(followup_round_trips(container, resolved))
+    figures.update(measure_feedback(container, create, execute))
+    to_roll_back = [create(RESET) for _ in range(SAMPLES)]
+    for ticket_id in to_roll_back:
+        execute(ticket_id)
+    figures["rollback"] = measure_rollbacks(container, to_roll_back)
     seconds = []
     for _ in range(100):
         start = time.perf_counter()
@@ -122,6 +129,39 @@ def raw_rollback_sized_transactions(
         return seconds[warmup:]
     finally:
         table.delete_table()
+
+
+def followup_round_trips(container: Container, resolved: list[int]) -> dict[str, dict[str, Any]]:
+    """The follow-up consumer on auto-resolved tickets (version 2), as its queued message is
+    delivered (no webhook): the first delivery, and a redelivery of it."""
+    follow_up = container.followup_service.run
+    messages = [FollowupMessage(ticket_id=t, action_seq=2) for t in resolved]
+    first = [counted(follow_up, m) for m in messages]
+    again = [counted(follow_up, m) for m in messages]
+    return {
+        "followup_consumer": summary([n for n, _ in first], outcomes=sorted({o for _, o in first})),
+        "followup_consumer_duplicate": summary([n for n, _ in again], outcomes=sorted({o for _, o in again})),
+    }
+
+
+def measure_feedback(
+    container: Container, create: Callable[[dict[str, Any]], int], execute: Callable[[int], Any]
+) -> dict[str, dict[str, Any]]:
+    """Round trips of one answer on an auto-resolved ticket: a "yes" (read, transaction) and a
+    "no" that reopens it (read, one transaction of two entries, the staff notice)."""
+    feedback = container.feedback_service
+    answers = {
+        "feedback_confirm": ResolutionFeedback(resolution_confirmed=True, satisfaction_score=5),
+        "feedback_reopen": ResolutionFeedback(resolution_confirmed=False, feedback_text="still broken"),
+    }
+    figures = {}
+    for name, answer in answers.items():
+        resolved = [create(RESET) for _ in range(SAMPLES)]
+        for ticket_id in resolved:
+            execute(ticket_id)
+        runs = [counted(feedback.answer, ALICE, ticket_id, answer) for ticket_id in resolved]
+        figures[name] = summary([n for n, _ in runs], reopened=sorted({r.ticket_reopened for _, r in runs}))
+    return figures
 
 
 def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 import azure.functions as func
-from pydantic import BaseModel, ValidationError
 
 from functions.http import Call, api, json_response
-from functions.queues import queue_worker
+from functions.queues import parse, queue_worker
 from shared.container import get_container
 from shared.domain.models import AgentControls, CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
 from shared.domain.public import ProcessAccepted, ProcessSkipped
@@ -41,7 +38,7 @@ def agent_process(call: Call) -> func.HttpResponse:
 @queue_worker("autonomous_agent")
 def agent_run(msg: func.QueueMessage) -> None:
     """Queue `agent-actions`: act on one ticket, exactly once."""
-    get_container().agent_worker.execute(_parse(msg, ProcessMessage))
+    get_container().agent_worker.execute(parse(msg, ProcessMessage))
 
 
 @bp.function_name("agent_check")
@@ -49,7 +46,7 @@ def agent_run(msg: func.QueueMessage) -> None:
 @queue_worker("autonomous_agent")
 def agent_check(msg: func.QueueMessage) -> None:
     """Queue `agent-checks`: escalate a scheduled follow-up that is still unresolved."""
-    check = _parse(msg, CheckMessage)
+    check = parse(msg, CheckMessage)
     get_container().check_service.run(check.ticket_id, check.action_seq)
 
 
@@ -71,13 +68,3 @@ def agent_controls_get(call: Call) -> func.HttpResponse:
 def agent_controls_put(call: Call) -> func.HttpResponse:
     """PUT /api/agent/controls/ — admin; any of enabled, mode, rollout_percent, plus a reason."""
     return json_response(call.container.controls.update(call.caller, call.body(ControlsUpdate)))
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(msg: func.QueueMessage, model: type[M]) -> M:
-    try:
-        return model.model_validate_json(msg.get_body())
-    except ValidationError as exc:
-        raise ValueError(f"malformed message {msg.id}: {exc.error_count()} errors") from None

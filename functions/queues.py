@@ -5,9 +5,11 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from typing import TypeVar
 
 import azure.functions as func
 import sentry_sdk
+from pydantic import BaseModel, ValidationError
 
 from shared import observability
 from shared.errors import RequestInProgress
@@ -15,6 +17,15 @@ from shared.errors import RequestInProgress
 log = logging.getLogger("resolvemeq.queue")
 
 QueueHandler = Callable[[func.QueueMessage], object]
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse(msg: func.QueueMessage, model: type[M]) -> M:
+    """The message as `model`; a malformed one raises without echoing its body (it carries tickets)."""
+    try:
+        return model.model_validate_json(msg.get_body())
+    except ValidationError as exc:
+        raise ValueError(f"malformed message {msg.id}: {exc.error_count()} errors") from None
 
 
 def queue_worker(

@@ -8,8 +8,9 @@ import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from functions.http import Call, api, json_response
+from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import Status, StatusChange, TicketCreate
-from shared.domain.public import HistoryPage, RollbackResult, TicketPage, TicketPublic
+from shared.domain.public import FeedbackRecorded, HistoryPage, RollbackResult, TicketPage, TicketPublic
 from shared.domain.rollback import RollbackRequest
 
 bp = func.Blueprint()
@@ -56,7 +57,7 @@ class ListQuery(_Query):
 def tickets_create(call: Call) -> func.HttpResponse:
     """POST /api/tickets/"""
     ticket, quota = call.container.ticket_service.create_counted(call.caller, call.body(TicketCreate))
-    return json_response(ticket.public(), 201, quota.headers() if quota else None)
+    return json_response(ticket, 201, quota.headers() if quota else None)
 
 
 def _list(call: Call) -> func.HttpResponse:
@@ -80,7 +81,7 @@ def tickets_list_alias(call: Call) -> func.HttpResponse:
 @api(bp, "tickets_get", "tickets/{id:int}", "GET", access="user", response=TicketPublic)
 def tickets_get(call: Call) -> func.HttpResponse:
     """GET /api/tickets/{id}/"""
-    return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")).public())
+    return json_response(call.container.ticket_service.get(call.caller, call.route_int("id")))
 
 
 @api(
@@ -95,8 +96,9 @@ def tickets_get(call: Call) -> func.HttpResponse:
 def tickets_status(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/status/ (staff)"""
     change = call.body(StatusChange)
-    ticket = call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)
-    return json_response(ticket.public())
+    return json_response(
+        call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)
+    )
 
 
 @api(
@@ -114,6 +116,21 @@ def tickets_history(call: Call) -> func.HttpResponse:
     return json_response(
         call.container.ticket_service.history(call.caller, call.route_int("id"), q.limit, q.cursor)
     )
+
+
+@api(
+    bp,
+    "tickets_resolution_feedback",
+    "tickets/{id:int}/resolution-feedback",
+    "POST",
+    access="user",
+    body=ResolutionFeedback,
+    response=FeedbackRecorded,
+)
+def tickets_resolution_feedback(call: Call) -> func.HttpResponse:
+    """POST /api/tickets/{id}/resolution-feedback/ — owner or staff: did the fix hold?"""
+    answer = call.body(ResolutionFeedback)
+    return json_response(call.container.feedback_service.answer(call.caller, call.route_int("id"), answer))
 
 
 @api(

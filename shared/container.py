@@ -34,6 +34,7 @@ from shared.ports import (
     RollbackLog,
     Telemetry,
     TicketRepository,
+    Webhook,
 )
 from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
@@ -41,8 +42,11 @@ from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
 from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
+from shared.services.feedback import FeedbackService
+from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
 from shared.services.ledger import Once
+from shared.services.notifications import NotificationService
 from shared.services.rollback import RollbackService
 from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
@@ -66,6 +70,7 @@ from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
+from shared.storage.tables.notifications import TableNotificationStore
 from shared.storage.tables.rollbacks import TableRollbackLog
 from shared.storage.tables.tickets import TableTicketRepository
 
@@ -85,6 +90,13 @@ def analyser_for(settings: Settings) -> Analyser:
             settings.agent_api_url, settings.agent_api_key, settings.agent_api_timeout_seconds
         )
     return EmbeddedAgent()
+
+
+def webhook_for(url: str) -> Webhook:
+    """Imported here: httpx is only needed when a webhook is set (a cold start pays for no more)."""
+    from shared.notify.webhook import HttpWebhook
+
+    return HttpWebhook(url)
 
 
 def rate_limit_storage(settings: Settings, clients: StorageClients | None = None) -> Storage:
@@ -112,15 +124,12 @@ class Container:
     queue: MessageQueue
     analyser: Analyser
     throttle_storage: Storage
+    notifications: NotificationStore
     storage: StorageClients | None = None
     clock: Clock = utc_now
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
     rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
-    # TODO(rollback-notices-table): for_azure passes the Table notification store once it is merged
-    # (branch notify names this field `notifications` too, without a default: keep that one); until
-    # then this per-process fake stands in on Azure, so a rollback's notice to the owner is kept in
-    # the memory of the worker that made it.
-    notifications: NotificationStore = field(default_factory=InMemoryNotificationStore)
+    webhook: Webhook | None = None  # NOTIFY_WEBHOOK_URL's, built from the settings when not given
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -161,6 +170,19 @@ class Container:
             window_limit(s.rollback_throttle_rate),
             after_rollback=self.auto_pause.after_rollback,
         )
+        self.notification_service = NotificationService(self.notifications)
+        if self.webhook is None and s.notify_webhook_url:
+            self.webhook = webhook_for(s.notify_webhook_url)
+        self.followup_service = FollowupService(
+            self.tickets,
+            Once(self.ledger, self.clock, s.agent_claim_seconds),
+            self.notifications,
+            self.queue,
+            self.webhook,
+            self.clock,
+            FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE),
+        )
+        self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation
@@ -188,6 +210,7 @@ class Container:
             queue=AzureMessageQueue(storage),
             analyser=analyser_for(settings),
             throttle_storage=rate_limit_storage(settings, storage),
+            notifications=TableNotificationStore(storage.table(names.NOTIFICATIONS)),
             storage=storage,
             rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
         )
@@ -202,6 +225,7 @@ class Container:
             "analyser": EmbeddedAgent(),
             "throttle_storage": storage_from_string("memory://"),
             "rollback_log": InMemoryRollbackLog(),
+            "notifications": InMemoryNotificationStore(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to

@@ -203,14 +203,18 @@ class ControlsRepository(Protocol):
 
 
 class NotificationStore(Protocol):
-    """In-app notifications, one partition per recipient (and one for all staff), newest first."""
+    """In-app notifications, one partition per recipient (and one for all staff, which no user id
+    maps to), newest first. A notification is stored whole (its model bounds every text)."""
 
     def add(self, notification: Notification) -> None:
         """Store it once: adding a notification with the same recipient, id and `created_at`
-        again changes nothing (a retried cause writes the same notification)."""
+        again changes nothing (a retried cause writes the same notification). Raises ValueError,
+        writing nothing, for a recipient whose id cannot key a partition (see owner_fits)."""
 
     def list(self, user: str | None, limit: int, cursor: str | None) -> Page:
-        """The notifications of `user` (None: the staff-wide ones), newest first."""
+        """The notifications of `user` (None: the staff-wide ones), newest first, `limit` a page;
+        `next_cursor` (the last one shown, shared/storage/keys.py NOTIFICATION_CURSOR) continues
+        after it, with no gap or repeat, or is None on the last page."""
 
 
 @dataclass(frozen=True)
@@ -254,9 +258,21 @@ class Probe(Protocol):
         """Approximate depth of each queue and poison queue; None where it could not be read."""
 
 
+MAX_QUEUE_DELAY_SECONDS = 7 * 86400 - 1  # the longest a Storage queue message can stay invisible
+
+
 class MessageQueue(Protocol):
     def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
-        """Enqueue `message` as JSON (serialised here, once), invisible for `delay_seconds`."""
+        """Enqueue `message` as JSON (serialised here, once), invisible for `delay_seconds`
+        (at most MAX_QUEUE_DELAY_SECONDS: a longer wait is chained by the consumer)."""
+
+
+class Webhook(Protocol):
+    """A chat's incoming webhook (Slack, Teams): best effort, bounded in time."""
+
+    def post(self, text: str) -> bool:
+        """Post `text` as `{"text": ...}`; True when the webhook took it. Never raises: after its
+        bounded retries a failure is logged (never the URL, which is a secret) and False returned."""
 
 
 class Analyser(Protocol):

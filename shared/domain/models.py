@@ -130,6 +130,14 @@ class ResolutionOutcome(StrEnum):
     VOIDED = "voided"  # its action was rolled back
 
 
+class FeedbackAnswer(BaseModel):
+    """One owner's answer as the figures count it (its text stays in the history entries)."""
+
+    resolution_confirmed: bool
+    satisfaction_score: int | None = None
+    answered_at: datetime
+
+
 class Resolution(BaseModel):
     autonomous_action: str
     outcome: ResolutionOutcome = ResolutionOutcome.PENDING
@@ -142,6 +150,11 @@ class Resolution(BaseModel):
     reopened_at: datetime | None = None
     reopened_reason: str = ""
     voided_at: datetime | None = None  # when its action was rolled back (outcome VOIDED)
+    # What analytics need to move their figures by the difference, kept with every outcome change:
+    outcome_at: datetime | None = None  # when `outcome` last changed
+    previous_outcome: ResolutionOutcome | None = None  # what it changed from
+    previous_answer: FeedbackAnswer | None = None  # the answer the current one replaced
+    reopen_seq: int | None = None  # the version of the last REOPEN: names its staff notice
 
 
 class TicketPublic(BaseModel):
@@ -252,6 +265,12 @@ class NotificationKind(StrEnum):
     REOPENED = "reopened"  # (to staff) a user said the fix did not hold
 
 
+NOTIFICATION_TITLE_MAX = 200
+NOTIFICATION_MESSAGE_MAX = 4000
+LinkName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]{0,19}$")]
+Link = Annotated[str, StringConstraints(max_length=1000, pattern=r"^[\x21-\x7e]*$")]  # a URL or path
+
+
 class Notification(BaseModel):
     """An in-app message to one user, or to every staff member (`user` None).
 
@@ -259,13 +278,16 @@ class Notification(BaseModel):
     the cause's time, so writing it again after a retry adds nothing (NotificationStore.add)."""
 
     id: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,100}$")]
-    user: str | None
+    user: Annotated[str, Storable] | None
     kind: NotificationKind
     ticket_id: int | None = None
-    title: str
-    message: str
+    # Bounded so that a notification always fits one Table row whole (shared/storage/sizes.py):
+    # the title and message have properties of their own (at most 2 UTF-16 units a character),
+    # links are printable ASCII; a longer one is refused when it is built, never cut.
+    title: Annotated[str, StringConstraints(min_length=1, max_length=NOTIFICATION_TITLE_MAX), Storable]
+    message: Annotated[str, StringConstraints(max_length=NOTIFICATION_MESSAGE_MAX), Storable]
     created_at: datetime
-    links: dict[str, str] = {}
+    links: Annotated[dict[LinkName, Link], Field(max_length=5)] = {}
 
 
 class Page(BaseModel):

@@ -10,21 +10,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
-from shared.domain.models import ActionType, HistoryEntry, TicketPage, TicketPublic
+from shared.domain.models import (
+    ActionType,
+    HistoryEntry,
+    Notification,
+    NotificationKind,
+    TicketPage,
+    TicketPublic,
+)
 
 __all__ = [
     "AgentHealth",
+    "FeedbackRecorded",
     "Health",
     "HealthReport",
     "HealthStatus",
     "HistoryEntryPublic",
     "HistoryPage",
+    "NotificationPage",
+    "NotificationPublic",
     "ProcessAccepted",
     "ProcessSkipped",
     "RollbackResult",
     "StorageHealth",
     "TicketPage",
     "TicketPublic",
+    "WebNotification",
+    "WebNotifications",
 ]
 
 
@@ -84,6 +96,58 @@ class HistoryPage(BaseModel):
     next_cursor: str | None = None
 
 
+class NotificationPublic(BaseModel):
+    """An in-app notification as its recipient sees it."""
+
+    id: str
+    kind: NotificationKind
+    ticket_id: int | None = None
+    title: str
+    message: str
+    created_at: datetime
+    links: dict[str, str] = {}
+
+    @classmethod
+    def of(cls, notification: Notification) -> NotificationPublic:
+        return cls.model_validate(notification.model_dump(exclude={"user"}))
+
+
+class NotificationPage(BaseModel):
+    """`GET /notifications/`: newest first; `next_cursor` continues after the last one shown."""
+
+    results: list[NotificationPublic]
+    next_cursor: str | None = None
+
+
+class WebNotification(BaseModel):
+    """A notification as the web client's header bell reads it (`GET /auth/notifications/`).
+    Nothing marks one read yet, so `is_read` is false; `link` is the ticket's (or the first) link."""
+
+    id: str
+    is_read: bool = False
+    title: str
+    message: str
+    type: NotificationKind
+    time: datetime
+    link: str | None = None
+
+    @classmethod
+    def of(cls, notification: NotificationPublic) -> WebNotification:
+        links = notification.links
+        return cls(
+            id=notification.id,
+            title=notification.title,
+            message=notification.message,
+            type=notification.kind,
+            time=notification.created_at,
+            link=links.get("ticket") or next(iter(links.values()), None),
+        )
+
+
+WebNotifications = RootModel[list[WebNotification]]
+"""The web client's bare array (the cursor travels in the `X-Next-Cursor` header)."""
+
+
 class HealthStatus(BaseModel):
     """What anyone gets from `/health/`."""
 
@@ -118,3 +182,12 @@ class HealthReport(HealthStatus):
 
 Health = RootModel[HealthReport | HealthStatus]
 """`/health/` as OpenAPI shows it: the staff report, or the status alone."""
+
+
+class FeedbackRecorded(BaseModel):
+    """`200`: the answer to "did the fix hold?" is recorded (it replaces any earlier one)."""
+
+    message: str
+    ticket_id: int
+    resolution_confirmed: bool
+    ticket_reopened: bool

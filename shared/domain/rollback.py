@@ -109,7 +109,14 @@ def rollback(
     updates: dict[str, Any] = {f: action.before_state.get(f) for f in RESTORED}
     voided: Resolution | None = None
     if _created_resolution(action) and ticket.resolution is not None:
-        voided = ticket.resolution.model_copy(update={"outcome": ResolutionOutcome.VOIDED, "voided_at": now})
+        voided = ticket.resolution.model_copy(
+            update={
+                "outcome": ResolutionOutcome.VOIDED,
+                "voided_at": now,
+                "outcome_at": now,  # analytics move their figures by the change, as for feedback
+                "previous_outcome": ticket.resolution.outcome,
+            }
+        )
         updates["resolution"] = voided
     params: dict[str, Any] = {
         "action_id": action.id,

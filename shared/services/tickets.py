@@ -11,8 +11,8 @@ from shared.domain.models import (
     TicketCreate,
     storable,
 )
-from shared.domain.public import HistoryEntryPublic, HistoryPage, TicketPage
-from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
+from shared.domain.public import HistoryEntryPublic, HistoryPage, TicketPage, TicketPublic
+from shared.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
 from shared.ports import MAX_OWNER_KEY, Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 from shared.services.throttle import Quota, throttled
 
@@ -20,8 +20,7 @@ MAX_RETRIES = 5
 
 
 class TicketService:
-    """One ticket comes back as stored (`Ticket`, with its version: callers such as the agent act on
-    it), and the route shows `ticket.public()`; pages come back as they are shown."""
+    """Tickets and pages come back as the API shows them (shared/domain/public.py)."""
 
     def __init__(
         self, tickets: TicketRepository, clock: Clock, create_limit: WindowLimit | None = None
@@ -30,11 +29,11 @@ class TicketService:
         self.clock = clock
         self.create_limit = create_limit
 
-    def create(self, caller: Principal, data: TicketCreate) -> Ticket:
+    def create(self, caller: Principal, data: TicketCreate) -> TicketPublic:
         """A new ticket owned by the caller, status `new`. Raises ValidationFailed, Throttled."""
         return self.create_counted(caller, data)[0]
 
-    def create_counted(self, caller: Principal, data: TicketCreate) -> tuple[Ticket, Quota | None]:
+    def create_counted(self, caller: Principal, data: TicketCreate) -> tuple[TicketPublic, Quota | None]:
         """`create`, with what is left of the caller's creation quota (None when unthrottled).
 
         A refused request writes nothing: the caller's id must be storable, and the repository
@@ -58,10 +57,13 @@ class TicketService:
             assert self.create_limit is not None
             raise throttled(_quota(exceeded.usage), "new tickets", self.create_limit.per) from None
         quota = _quota(usage) if usage else None
-        return ticket, quota
+        return ticket.public(), quota
 
-    def get(self, caller: Principal, ticket_id: int) -> Ticket:
+    def get(self, caller: Principal, ticket_id: int) -> TicketPublic:
         """The ticket, if the caller may see it; NotFound otherwise (existence is not leaked)."""
+        return self._visible(caller, ticket_id).public()
+
+    def _visible(self, caller: Principal, ticket_id: int) -> Ticket:
         ticket = self.tickets.get(ticket_id)
         if ticket is None or not caller.can_see(ticket):
             raise NotFound(f"Ticket {ticket_id} was not found.")
@@ -79,7 +81,7 @@ class TicketService:
 
     def history(self, caller: Principal, ticket_id: int, limit: int, cursor: str | None) -> HistoryPage:
         """A ticket's action history, newest first. Every change after creation adds one entry."""
-        ticket = self.get(caller, ticket_id)
+        ticket = self._visible(caller, ticket_id)
         page = self.tickets.history(ticket_id, limit, cursor)
         return HistoryPage(
             ticket_id=ticket_id,
@@ -88,16 +90,15 @@ class TicketService:
             next_cursor=page.next_cursor,
         )
 
-    def change_status(self, caller: Principal, ticket_id: int, change: StatusChange) -> Ticket:
-        """A human (staff) change, recorded in the ticket's history. Raises Forbidden, NotFound."""
-        if not caller.is_staff:
-            raise Forbidden("Only staff can change a ticket's status.")
+    def change_status(self, caller: Principal, ticket_id: int, change: StatusChange) -> TicketPublic:
+        """A human change (the route admits staff only), recorded in the ticket's history.
+        Raises NotFound, Conflict."""
         for _ in range(MAX_RETRIES):
-            ticket = self.get(caller, ticket_id)
+            ticket = self._visible(caller, ticket_id)
             changed, entry = changes.change_status(ticket, change, caller.sub, self.clock())
             try:
                 self.tickets.save(changed, [entry])
-                return changed
+                return changed.public()
             except ConcurrencyConflict:
                 continue
         raise Conflict("The ticket is being changed by someone else; try again.")

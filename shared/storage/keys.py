@@ -8,9 +8,11 @@ new version is the guard of every transaction) and one record per process reques
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 _TOP = 10**12
+_MICROSECOND = timedelta(microseconds=1)
 TICKET_ROW = "ticket"
 
 
@@ -46,3 +48,24 @@ def create_marker_row(window: int, place: int) -> str:
     """The marker of a ticket create taking `place` (1..limit) of its owner's fixed window, in the
     owner's partition."""
     return f"{CREATE_MARKERS}{window:012d}-{place:09d}"
+
+
+# Notifications: one partition per recipient, keyed by `owner_key`, and one for the staff-wide
+# notices. `owner_key` never writes "[" (it is not in its safe set: a user id "[staff]" becomes
+# "%5Bstaff%5D"), so no user id can map to the staff partition.
+STAFF_NOTICES = "[staff]"
+_NOTICE_TOP = 10**17  # microseconds since the epoch, inverted: newest first until the year 5138
+NOTIFICATION_CURSOR = r"^\d{17}-[A-Za-z0-9_-]{1,100}$"  # a notification_row
+
+
+def notification_partition(user: str | None) -> str:
+    return STAFF_NOTICES if user is None else owner_key(user)
+
+
+def notification_row(created_at: datetime, notification_id: str) -> str:
+    """Newest first, then by id; the same notification always gets the same row."""
+    at = created_at if created_at.tzinfo else created_at.replace(tzinfo=UTC)
+    micros = (at - datetime(1970, 1, 1, tzinfo=UTC)) // _MICROSECOND
+    if not 0 <= micros < _NOTICE_TOP:
+        raise ValueError(f"a notification cannot be dated {created_at.isoformat()}")
+    return f"{_NOTICE_TOP - 1 - micros:017d}-{notification_id}"

@@ -29,7 +29,15 @@ from shared.ports import (
     WindowUsage,
     check_new_entries,
 )
-from shared.storage.keys import history_row, owner_key, seq_of, ticket_id_of, ticket_key
+from shared.storage.keys import (
+    history_row,
+    notification_partition,
+    notification_row,
+    owner_key,
+    seq_of,
+    ticket_id_of,
+    ticket_key,
+)
 
 
 class InMemoryRequestLedger:
@@ -227,23 +235,31 @@ class InMemoryControlsRepository:
 
 
 class InMemoryNotificationStore:
+    """Keyed and ordered as the Table adapter keys its rows, so its cursors are the same."""
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._by_user: dict[str | None, dict[tuple[datetime, str], Notification]] = {}
+        self._by_partition: dict[str, dict[str, Notification]] = {}
 
     def add(self, notification: Notification) -> None:
+        partition = notification_partition(notification.user)
+        if len(partition) > MAX_OWNER_KEY:
+            raise ValueError(
+                f"a recipient id may take at most {MAX_OWNER_KEY} characters once percent-encoded"
+            )
+        row = notification_row(notification.created_at, notification.id)
         with self._lock:
-            key = (notification.created_at, notification.id)
-            self._by_user.setdefault(notification.user, {}).setdefault(key, notification)
+            self._by_partition.setdefault(partition, {}).setdefault(row, notification.model_copy(deep=True))
 
     def list(self, user: str | None, limit: int, cursor: str | None) -> Page:
-        """Newest first; the cursor is the position of the last one shown."""
         with self._lock:
-            ordered = sorted(self._by_user.get(user, {}).items(), reverse=True)
-        start = int(cursor) if cursor else 0
-        page = [n for _, n in ordered[start : start + limit]]
-        more = start + limit < len(ordered)
-        return Page(results=page, next_cursor=str(start + limit) if more else None)
+            rows = self._by_partition.get(notification_partition(user), {})
+            found = [rows[r].model_copy(deep=True) for r in sorted(rows) if cursor is None or r > cursor]
+        page = found[:limit]
+        more = len(found) > limit
+        return Page(
+            results=page, next_cursor=notification_row(page[-1].created_at, page[-1].id) if more else None
+        )
 
 
 class InMemoryRollbackLog:

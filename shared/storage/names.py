@@ -7,8 +7,9 @@ TICKET_OWNERS = "ticketowners"
 COUNTERS = "counters"
 RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
-# The analytics aggregates and the notifications tables come with their features.
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS)
+NOTIFICATIONS = "notifications"
+# The analytics aggregates table comes with its feature.
+TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS)
 
 AGENT_QUEUE = "agent-actions"
 FOLLOWUP_QUEUE = "followups"

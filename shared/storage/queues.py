@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from shared.ports import MAX_QUEUE_DELAY_SECONDS as MAX_DELAY_SECONDS
 from shared.storage.clients import StorageClients
-
-MAX_DELAY_SECONDS = 7 * 86400 - 1
 
 
 class AzureMessageQueue:

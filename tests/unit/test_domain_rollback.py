@@ -120,6 +120,10 @@ def test_an_auto_resolution_keeps_its_resolution_voided() -> None:
     assert rolled.status == Status.NEW
     assert rolled.resolution is not None
     assert rolled.resolution.outcome == ResolutionOutcome.VOIDED and rolled.resolution.voided_at == NOW
+    assert (
+        rolled.resolution.outcome_at == NOW
+        and rolled.resolution.previous_outcome == ResolutionOutcome.PENDING
+    )
     assert rolled.resolution.followup_sent_at == ACTED  # a sent follow-up alone is no change, and is kept
     assert rb.action_params["voided_resolution"] == "AUTO_RESOLVE"
     assert rb.agent_reasoning == DEFAULT_REASON == rb.action_params["reason"]

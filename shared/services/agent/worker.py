@@ -23,9 +23,18 @@ from shared.domain.models import (
 )
 from shared.domain.rollout import in_rollout
 from shared.errors import AgentUnavailable, ConcurrencyConflict
-from shared.ports import ActionCaps, Analyser, Clock, MessageQueue, Telemetry, TicketRepository
+from shared.ports import (
+    MAX_QUEUE_DELAY_SECONDS,
+    ActionCaps,
+    Analyser,
+    Clock,
+    MessageQueue,
+    Telemetry,
+    TicketRepository,
+)
 from shared.services.agent import ACTIONABLE, Queues
 from shared.services.controls import ControlsService
+from shared.services.followups import due_at as followup_due_at
 from shared.services.ledger import ClaimOutcome, Once
 
 log = logging.getLogger("resolvemeq.agent")
@@ -273,13 +282,14 @@ class AgentWorker:
 
     def _after_commit(self, ticket_id: int, version: int, action_type: ActionType | None) -> None:
         """Delayed messages: the follow-up of an auto-resolution, the check of a scheduled follow-up,
-        naming the version the action produced. Sending twice is harmless: both consumers act only
-        while the ticket is still at that version."""
+        naming the version the action produced. Sending twice is harmless: the follow-up runs once
+        per action on the ledger, and the check acts only while the ticket is at that version."""
         delay = self._timings.followup_delay_seconds
         if action_type == ActionType.AUTO_RESOLVE:
-            self._queue.send(
-                self._queues.followups, FollowupMessage(ticket_id=ticket_id, action_seq=version), delay
-            )
+            # A delay past what a queue message can wait is chained: due_at says until when.
+            due = followup_due_at(self._clock(), delay)
+            followup = FollowupMessage(ticket_id=ticket_id, action_seq=version, due_at=due)
+            self._queue.send(self._queues.followups, followup, min(delay, MAX_QUEUE_DELAY_SECONDS))
         elif action_type == ActionType.SCHEDULE_FOLLOWUP:
             self._queue.send(
                 self._queues.checks, CheckMessage(ticket_id=ticket_id, action_seq=version), delay

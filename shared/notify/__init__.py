@@ -1,0 +1,1 @@
+"""Adapters that tell people things outside the app (the chat webhook)."""
