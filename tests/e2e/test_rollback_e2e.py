@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from shared.storage.names import FOLLOWUP_QUEUE
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 
@@ -46,10 +47,12 @@ def rollback(
 
 
 def test_an_admin_rolls_back_an_auto_resolution_and_staff_can_run_the_agent_again(stack: Stack) -> None:
-    host = stack.host()
+    host = stack.host(FOLLOWUP_DELAY_SECONDS=8)  # the follow-up comes due after the rollback: not sent
     with stack.client(host) as api:
         ticket_id, action_id = auto_resolved(api)
         assert action_id == f"{ticket_id}-2"
+        followups = stack.storage.queue(FOLLOWUP_QUEUE)  # a delayed message is counted until consumed
+        wait_until(lambda: followups.get_queue_properties().approximate_message_count == 1, timeout=5)
 
         assert rollback(api, action_id, headers={}).status_code == 401
         for who in (bearer("alice"), bearer("bob"), STAFF):  # the owner, another user, staff
@@ -76,9 +79,19 @@ def test_an_admin_rolls_back_an_auto_resolution_and_staff_can_run_the_agent_agai
             and original["rolled_back_at"] == undo["executed_at"]
         )
 
+        [notice] = api.get("/notifications/", headers=bearer("alice")).json()["results"]
+        assert notice["id"] == f"rollback-{action_id}" and notice["kind"] == "rollback"
+        assert notice["ticket_id"] == ticket_id
+
         again = rollback(api, action_id, {"force": True})
         assert again.status_code == 409 and again.json()["code"] == "already_rolled_back"
         assert not_reversible(api, undo["id"])
+
+        wait_until(lambda: followups.get_queue_properties().approximate_message_count == 0, timeout=30)
+        assert [n["kind"] for n in api.get("/notifications/", headers=bearer("alice")).json()["results"]] == [
+            "rollback"
+        ]
+        assert ticket(api, ticket_id)["resolution"]["followup_sent_at"] is None
 
         # The owner cannot have the agent redo what an admin undid; staff can, with force.
         assert (
