@@ -17,6 +17,7 @@ Ctrl-C or SIGTERM stops everything it started within SHUTDOWN_GRACE_SECONDS. Whe
 Core Tools is installed, `func start` serves the same tree.
 
     python -m devhost [--port N] [--app module:attr] [--host-json PATH] [--no-azurite] [--check]
+                      [--cors ORIGINS] [--cors-credentials]
 """
 
 from __future__ import annotations
@@ -59,6 +60,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="host.json to honour (default: DEVHOST_HOST_JSON, then ./host.json)",
     )
     parser.add_argument("--no-azurite", action="store_true", help="use AzureWebJobsStorage as given")
+    parser.add_argument(  # as `func start --cors`; the default is Host.CORS of local.settings.json
+        "--cors", help="comma-separated CORS origins with no spaces (default: Host.CORS)"
+    )
+    parser.add_argument(
+        "--cors-credentials",
+        action="store_true",
+        default=None,
+        help="allow credentialed cross-origin requests (default: Host.CORSCredentials)",
+    )
     parser.add_argument(
         "--check", action="store_true", help="check function names and routes as Azure would, then exit"
     )
@@ -138,7 +148,14 @@ def main(argv: list[str] | None = None) -> int:
     sock = bind(port)
     pool = _thread_pool()
     invoker = Invoker(pool, config.function_timeout)
-    http_app = build_app(functions, config.route_prefix, invoker, host_section)
+    if args.cors is not None:
+        host_section = {**host_section, "CORS": args.cors}
+    if args.cors_credentials is not None:
+        host_section = {**host_section, "CORSCredentials": args.cors_credentials}
+    try:
+        http_app = build_app(functions, config.route_prefix, invoker, host_section)
+    except ValueError as exc:
+        raise SystemExit(f"devhost refuses to start: {exc}") from None
     timers: list[Runner] = [TimerRunner(f, invoker) for f in functions if f.kind == "timerTrigger"]
 
     emulator: Azurite | None = None

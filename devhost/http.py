@@ -31,12 +31,12 @@ from urllib.parse import parse_qsl, unquote
 import azure.functions as func
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route as StarletteRoute
 from starlette.types import Receive, Scope, Send
 
+from devhost.cors import CorsMiddleware, CorsPolicy
 from devhost.functions import AppFunction, Invoker, log
 
 _PARAM = re.compile(r"^\{([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+))?\}$")
@@ -259,17 +259,9 @@ class HttpTriggers:
 def build_app(
     functions: Sequence[AppFunction], prefix: str, invoker: Invoker, host: dict[str, Any]
 ) -> Starlette:
-    """`host` is local.settings.json's Host section: CORS and CORSCredentials as Core Tools reads them."""
-    middleware = []
-    if host.get("CORS"):
-        middleware.append(
-            Middleware(
-                CORSMiddleware,
-                allow_origins=[o.strip() for o in str(host["CORS"]).split(",") if o.strip()],
-                allow_methods=["*"],
-                allow_headers=["*"],
-                allow_credentials=bool(host.get("CORSCredentials")),
-            )
-        )
+    """`host` is local.settings.json's Host section: CORS and CORSCredentials as Core Tools reads
+    them (devhost/cors.py). Raises ValueError for a policy the host would refuse."""
+    policy = CorsPolicy.from_host(host)
+    middleware = [Middleware(CorsMiddleware, policy=policy)] if policy else []
     endpoint = HttpTriggers(functions, prefix, invoker)  # an ASGI app, so starlette lets every method through
     return Starlette(routes=[StarletteRoute("/{path:path}", endpoint)], middleware=middleware)

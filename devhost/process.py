@@ -28,11 +28,13 @@ class HostProcess:
         app: str = "function_app:app",
         host_json: str | os.PathLike[str] | None = None,
         no_azurite: bool = True,
+        args: tuple[str, ...] = (),
     ):
         self.port = port or free_port()
         self.app = app
         self.host_json = host_json
         self.no_azurite = no_azurite
+        self.args = args  # more of devhost's options, e.g. ("--cors", "http://localhost:5173")
         self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **env}
         self.log_path = ROOT / ".azurite" / f"devhost-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -55,6 +57,7 @@ class HostProcess:
             command.append("--no-azurite")
         if self.host_json:
             command += ["--host-json", str(Path(self.host_json).resolve())]
+        command += self.args
         self.log_path.parent.mkdir(exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(

@@ -1,4 +1,5 @@
-"""Dev bearer tokens (a user and an admin) with curl examples, printed at startup."""
+"""Dev bearer tokens (a user and an admin) with curl examples, and the web client's dev login,
+printed at startup."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import os
 log = logging.getLogger("devhost")
 
 USER, ADMIN = "dev-user", "dev-admin"
+LOGIN_USER = "dev-user@example.com"  # any e-mail logs in; this one is only an example
 
 
 def print_tokens(base_url: str) -> None:
@@ -38,3 +40,30 @@ Dev tokens (valid 7 days). Paste into your shell:
 """,
         flush=True,
     )
+    print_dev_login()
+
+
+def dev_login_text(env: dict[str, str]) -> str | None:
+    """What the web client's login takes (SPEC §4), from the settings as the app reads them;
+    None outside ENVIRONMENT=local, where the login routes answer 404."""
+    from shared.config import DEV_LOGIN_PASSWORD
+
+    if (env.get("ENVIRONMENT") or "local").strip() != "local":
+        return None
+    password = env.get("DEV_LOGIN_PASSWORD") or DEV_LOGIN_PASSWORD
+    admins = [e.strip() for e in env.get("DEV_ADMIN_EMAILS", "").split(",") if e.strip()]
+    admin_line = (
+        f"  admin:    {admins[0]} / {password}"
+        if admins
+        else "  admin:    none (list e-mails in DEV_ADMIN_EMAILS)"
+    )
+    return f"""Dev login for the web app (local only; any e-mail, this password):
+  user:     {LOGIN_USER} / {password}
+{admin_line}
+"""
+
+
+def print_dev_login() -> None:
+    text = dev_login_text(dict(os.environ))
+    if text:
+        print(text, flush=True)

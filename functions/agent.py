@@ -7,8 +7,8 @@ import azure.functions as func
 from functions.http import Call, api, json_response
 from functions.queues import parse, queue_worker
 from shared.container import get_container
-from shared.domain.models import AgentControls, CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
-from shared.domain.public import ProcessAccepted, ProcessSkipped
+from shared.domain.models import CheckMessage, ControlsUpdate, ProcessMessage, ProcessRequest
+from shared.domain.public import AgentControlsPublic, ProcessAccepted, ProcessSkipped
 from shared.storage.names import AGENT_QUEUE, CHECK_QUEUE
 
 bp = func.Blueprint()
@@ -50,10 +50,10 @@ def agent_check(msg: func.QueueMessage) -> None:
     get_container().check_service.run(check.ticket_id, check.action_seq)
 
 
-@api(bp, "agent_controls_get", "agent/controls", "GET", access="admin", response=AgentControls)
+@api(bp, "agent_controls_get", "agent/controls", "GET", access="admin", response=AgentControlsPublic)
 def agent_controls_get(call: Call) -> func.HttpResponse:
     """GET /api/agent/controls/ — admin."""
-    return json_response(call.container.controls.current())
+    return json_response(call.container.controls.show())
 
 
 @api(
@@ -63,7 +63,7 @@ def agent_controls_get(call: Call) -> func.HttpResponse:
     "PUT",
     access="admin",
     body=ControlsUpdate,
-    response=AgentControls,
+    response=AgentControlsPublic,
 )
 def agent_controls_put(call: Call) -> func.HttpResponse:
     """PUT /api/agent/controls/ — admin; any of enabled, mode, rollout_percent, plus a reason."""

@@ -9,11 +9,12 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
+from urllib.parse import urlsplit
 
 import azure.functions as func
 import sentry_sdk
 from azure.core.exceptions import AzureError
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from shared import observability
 from shared.container import Container, get_container, storage_failed
@@ -23,6 +24,7 @@ from shared.errors import (
     ConcurrencyConflict,
     ConcurrentUpdate,
     Forbidden,
+    NotFound,
     PayloadTooLarge,
     ServiceUnavailable,
     Throttled,
@@ -36,6 +38,22 @@ MAX_BODY_BYTES = 64 * 1024
 PROBLEM_TYPE = "https://resolvemeq.dev/problems/"
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
 M = TypeVar("M", bound=BaseModel)
+
+
+class Query(BaseModel):
+    """Query parameters. An empty value (`?status=`) means the parameter is absent, as on the
+    Azure host, which drops empty values before the function sees them."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_empty(cls, values: Any) -> Any:
+        if isinstance(values, dict):
+            return {k: v for k, v in values.items() if v != ""}
+        return values
+
+
 log = logging.getLogger("resolvemeq.http")
 
 
@@ -119,7 +137,46 @@ def json_response(data: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
-def problem(error: AppError) -> func.HttpResponse:
+PROBLEM_JSON = "application/problem+json"
+
+
+def _accept_q(accept: str, wanted: str) -> float:
+    """The q the Accept header gives `wanted`: the most specific media range that matches it
+    wins (RFC 9110 §12.5.1); 0 when none does. A range or q that does not parse counts for nothing."""
+    kind, _, _ = wanted.partition("/")
+    best: tuple[int, float] = (-1, 0.0)  # (specificity, q)
+    for item in accept.split(","):
+        media, *params = (part.strip() for part in item.split(";"))
+        media = media.lower()
+        specificity = {wanted: 2, f"{kind}/*": 1, "*/*": 0}.get(media)
+        if specificity is None or specificity < best[0]:
+            continue
+        q = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    q = min(max(float(value), 0.0), 1.0)
+                except ValueError:
+                    q = 0.0
+        best = max(best, (specificity, q))
+    return best[1]
+
+
+def error_media_type(accept: str | None) -> str:
+    """SPEC §5: problem+json when the request's Accept names it (with q > 0, and not below
+    application/json), application/json otherwise: no Accept, `*/*` (what the web app sends; it
+    parses only `application/json`), `application/json`, or anything that does not parse."""
+    accept = accept or ""
+    named = any(item.split(";")[0].strip().lower() == PROBLEM_JSON for item in accept.split(","))
+    problem_q = _accept_q(accept, PROBLEM_JSON)
+    if named and problem_q > 0 and problem_q >= _accept_q(accept, "application/json"):
+        return PROBLEM_JSON
+    return "application/json"
+
+
+def problem(error: AppError, accept: str | None = None) -> func.HttpResponse:
+    """The one rendering of an error: the same problem object whatever the media type."""
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE + error.code,
         "title": error.title,
@@ -134,8 +191,23 @@ def problem(error: AppError) -> func.HttpResponse:
     if isinstance(error, Throttled):
         headers.update(error.headers, **{"Retry-After": str(error.retry_after)})
     return func.HttpResponse(
-        json.dumps(body), status_code=error.status, headers=headers, mimetype="application/problem+json"
+        json.dumps(body), status_code=error.status, headers=headers, mimetype=error_media_type(accept)
     )
+
+
+# Response headers the web app may read. A browser shows a cross-origin script only the
+# CORS-safelisted ones unless the response names the others in Access-Control-Expose-Headers. The
+# CORS layer in front (Core Tools, the Functions host, App Service) answers preflights and sets
+# Access-Control-Allow-Origin, and keeps this header as the function set it.
+EXPOSED = ("X-Next-Cursor", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+
+
+def exposed(response: func.HttpResponse) -> func.HttpResponse:
+    """Name the readable headers this response carries (none: the header is left out)."""
+    present = [name for name in EXPOSED if name in response.headers]
+    if present and "Access-Control-Expose-Headers" not in response.headers:
+        response.headers["Access-Control-Expose-Headers"] = ", ".join(present)
+    return response
 
 
 INTERNAL_ERROR = AppError("Something went wrong on our side. Please try again later.")
@@ -183,6 +255,7 @@ class Operation:
     status: int
     response: type[BaseModel] | None
     other_responses: Mapping[int, type[BaseModel]] = field(default_factory=dict)  # by status
+    local_only: bool = False  # ENVIRONMENT=local only: 404 elsewhere, and not in OpenAPI there
 
 
 OPERATIONS: list[Operation] = []
@@ -201,6 +274,7 @@ def api(
     status: int = 200,
     response: type[BaseModel] | None = None,
     other_responses: Mapping[int, type[BaseModel]] | None = None,
+    local_only: bool = False,
 ) -> Callable[[PublicHandler], Any]: ...
 
 
@@ -217,6 +291,7 @@ def api(
     status: int = 200,
     response: type[BaseModel] | None = None,
     other_responses: Mapping[int, type[BaseModel]] | None = None,
+    local_only: bool = False,
 ) -> Callable[[Handler], Any]: ...
 
 
@@ -232,6 +307,7 @@ def api(
     status: int = 200,
     response: type[BaseModel] | None = None,
     other_responses: Mapping[int, type[BaseModel]] | None = None,
+    local_only: bool = False,
 ) -> Callable[[AnyHandler], Any]:
     """Register an HTTP function (name, route, method, who may call it, adapter) and describe it
     for OpenAPI. The handler gets a `Call` whose caller holds the role (`PublicCall`, caller or
@@ -253,57 +329,67 @@ def api(
                 status,
                 response,
                 dict(other_responses or {}),
+                local_only,
             )
         )
-        wrapped = endpoint(handler, access, route)
+        wrapped = endpoint(handler, access, route, local_only)
         return bp.function_name(name)(bp.route(route=route, methods=[method])(wrapped))
 
     return register
 
 
 def endpoint(
-    handler: AnyHandler, access: Access, route: str = ""
+    handler: AnyHandler, access: Access, route: str = "", local_only: bool = False
 ) -> Callable[[func.HttpRequest, func.Context], func.HttpResponse]:
     """Wrap a handler: invocation scope, authentication and the role check before anything else
     (401/403 come before any body error), the one error mapping, a flush before returning."""
     route_template = f"/api/{route}" if route else handler.__name__
 
     def run(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+        return exposed(respond(req, context))
+
+    def respond(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
         invocation = getattr(context, "invocation_id", None) or str(uuid.uuid4())
         # Sentry gets an allowlist: never the raw URL (ids, query) nor headers (IP, tokens).
         request = {"method": req.method, "url": route_template}
+        accept = req.headers.get("Accept")
         with observability.invocation(invocation, handler.__name__, request, req.get_body()):
             try:
                 container = get_container()
+                if local_only and container.settings.environment != "local":
+                    # Before the caller or the body is looked at: outside local the route does not exist.
+                    raise NotFound(f"No function matches {req.method} {urlsplit(req.url).path}.")
                 if access == "public":
                     return handler(PublicCall(req, container, caller_if_any(req, container)))
                 return handler(Call(req, container, authorize(access, req, container)))
             except ServiceUnavailable as error:  # settings refused, JWKS down: 503, never 401 or 500
-                response = problem(error)
+                response = problem(error, accept)
                 if error.retry_after:
                     response.headers["Retry-After"] = str(error.retry_after)
                 return response
             except AppError as error:
-                return problem(error)
+                return problem(error, accept)
             except ConcurrencyConflict:  # still losing the race after the service's retries
-                return problem(ConcurrentUpdate("The record changed while we updated it; please try again."))
+                return problem(
+                    ConcurrentUpdate("The record changed while we updated it; please try again."), accept
+                )
             except (AzureError, RateLimitContentionError) as exc:
                 unavailable = storage_failed(exc)
                 if unavailable is None:  # a 4xx from storage: our bug, not an outage
                     log.exception("storage refused a request in %s", handler.__name__)
                     sentry_sdk.capture_exception()
-                    return problem(INTERNAL_ERROR)
+                    return problem(INTERNAL_ERROR, accept)
                 # The type only: an SDK message can carry a URL with a SAS token. Sentry gets the
                 # event (scrubbed there), so an outage shows as one issue with its count.
                 log.warning("%s in %s: %s", unavailable.code, handler.__name__, type(exc).__name__)
                 sentry_sdk.capture_exception(exc)
-                response = problem(unavailable)
+                response = problem(unavailable, accept)
                 response.headers["Retry-After"] = str(unavailable.retry_after or 5)
                 return response
             except Exception:
                 log.exception("unhandled error in %s", handler.__name__)
                 sentry_sdk.capture_exception()
-                return problem(INTERNAL_ERROR)
+                return problem(INTERNAL_ERROR, accept)
 
     run.__name__ = handler.__name__
     run.__doc__ = handler.__doc__

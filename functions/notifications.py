@@ -7,15 +7,14 @@ from typing import Annotated, Literal
 import azure.functions as func
 from pydantic import Field, StringConstraints
 
-from functions.http import Call, api, json_response
-from functions.tickets import _Query
+from functions.http import Call, Query, api, json_response
 from shared.domain.public import NotificationPage, WebNotification, WebNotifications
 from shared.storage.keys import NOTIFICATION_CURSOR
 
 bp = func.Blueprint()
 
 
-class NotificationQuery(_Query):
+class NotificationQuery(Query):
     limit: int = Field(20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(pattern=NOTIFICATION_CURSOR)] | None = None
     scope: Literal["mine", "staff"] = "mine"

@@ -26,12 +26,14 @@ def ops_health(call: PublicCall) -> func.HttpResponse:
 @api(bp, "ops_openapi", "openapi.json", "GET", access="public")
 def ops_openapi(call: PublicCall) -> func.HttpResponse:
     """The OpenAPI 3.1 document of this API, built from the registered functions."""
-    return json_response(openapi_document(call.container.settings.app_version))
+    settings = call.container.settings
+    return json_response(openapi_document(settings.app_version, settings.environment == "local"))
 
 
 @cache
-def openapi_document(version: str) -> dict[str, Any]:
-    return build_openapi(OPERATIONS, version)
+def openapi_document(version: str, local: bool = True) -> dict[str, Any]:
+    """Outside local, the local-only operations (the dev login) are left out: they answer 404 there."""
+    return build_openapi([op for op in OPERATIONS if local or not op.local_only], version)
 
 
 def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, Any]:
@@ -72,7 +74,10 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
             operation["responses"][str(status)] = described
         operation["responses"]["default"] = {
             "description": "Error (RFC 9457)",
-            "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {  # problem+json when Accept names it, else application/json (SPEC §5)
+                media: {"schema": {"$ref": "#/components/schemas/Problem"}}
+                for media in ("application/problem+json", "application/json")
+            },
         }
         if op.access == "public":  # a token is optional here: it may show staff more
             operation["security"] = [{}, {"bearer": []}]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints
 
-from functions.http import Call, api, json_response
+from functions.http import Call, Query, api, json_response
 from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import Status, StatusChange, TicketCreate
 from shared.domain.public import FeedbackRecorded, HistoryPage, RollbackResult, TicketPage, TicketPublic
@@ -18,26 +18,12 @@ bp = func.Blueprint()
 Cursor = Annotated[str, StringConstraints(pattern=r"^\d{12}$")]
 
 
-class _Query(BaseModel):
-    """Query parameters. An empty value (`?status=`) means the parameter is absent, as on the
-    Azure host, which drops empty values before the function sees them."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _drop_empty(cls, values: Any) -> Any:
-        if isinstance(values, dict):
-            return {k: v for k, v in values.items() if v != ""}
-        return values
-
-
-class HistoryQuery(_Query):
+class HistoryQuery(Query):
     limit: int = Field(20, ge=1, le=100)
     cursor: Annotated[str, StringConstraints(pattern=r"^h\d{12}$")] | None = None
 
 
-class ListQuery(_Query):
+class ListQuery(Query):
     status: Status | None = None
     limit: int = Field(20, ge=1, le=100)
     cursor: Cursor | None = None

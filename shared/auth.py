@@ -7,10 +7,12 @@ off, and anything else (`none`, HS512, RS256 with a secret...) is refused.
 
 from __future__ import annotations
 
+import hmac
 import logging
+import re
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -96,6 +98,8 @@ class Authenticator:
             raise Unauthenticated("The bearer token has expired.") from exc
         except (jwt.PyJWTError, ValueError) as exc:
             raise Unauthenticated("The bearer token is invalid.") from exc
+        if claims.get("typ") == REFRESH_TYPE:  # its audience refuses it already; said twice on purpose
+            raise Unauthenticated("A refresh token is not an access token.")
         sub, roles = claims.get("sub"), claims.get("roles", [])
         if not isinstance(sub, str) or not sub or not isinstance(roles, list):
             raise Unauthenticated("The bearer token lacks a valid subject or roles.")
@@ -125,11 +129,99 @@ class Authenticator:
 
 
 def mint_token(
-    sub: str, roles: Sequence[str], secret: str, ttl_seconds: int = 7 * 86400, name: str | None = None
+    sub: str,
+    roles: Sequence[str],
+    secret: str,
+    ttl_seconds: int = 7 * 86400,
+    name: str | None = None,
+    extra: Mapping[str, object] | None = None,
 ) -> str:
     """A dev token for the local host and tests (HS256)."""
     now = int(time.time())
     claims: dict[str, object] = {"sub": sub, "roles": list(roles), "iat": now, "exp": now + ttl_seconds}
     if name:
         claims["name"] = name
+    claims.update(extra or {})
     return jwt.encode(claims, secret, algorithm="HS256")
+
+
+# The web client's local-only login (SPEC §4). Its tokens are dev tokens (HS256 with the
+# secret the Authenticator checks); a refresh token has its own `typ` and audience, so neither
+# kind is accepted where the other is expected.
+ACCESS_TYPE, REFRESH_TYPE = "access", "refresh"
+REFRESH_AUDIENCE = "resolvemeq-dev-refresh"
+ACCESS_TTL_SECONDS = 3600  # the web client refreshes on a 401
+REFRESH_TTL_SECONDS = 7 * 86400
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
+
+
+class DevLogin:
+    """Log in with any e-mail and the shared dev password, and refresh. Its routes exist in
+    ENVIRONMENT=local only (`@api(..., local_only=True)`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+
+    def login(self, email: str, password: str) -> tuple[str, str, Principal]:
+        """(access, refresh, who) for the dev password; raises Unauthenticated otherwise."""
+        expected = self._settings.dev_login_password.encode()
+        email = email.strip().lower()
+        if not hmac.compare_digest(password.encode(), expected) or not EMAIL.fullmatch(email):
+            raise Unauthenticated("The e-mail or password is not correct.")
+        who = self._principal(email)
+        return self._access(who), self._refresh(who), who
+
+    def refresh(self, token: str) -> str:
+        """A new access token for a valid refresh token (roles as the settings say now)."""
+        try:
+            claims = jwt.decode(
+                token,
+                self._secret(),
+                ["HS256"],
+                audience=REFRESH_AUDIENCE,
+                options={"require": ["exp", "sub", "aud", "typ"]},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated("The refresh token has expired; log in again.") from exc
+        except (jwt.PyJWTError, ValueError) as exc:
+            raise Unauthenticated("The refresh token is invalid; log in again.") from exc
+        sub = claims.get("sub")
+        if claims.get("typ") != REFRESH_TYPE or not isinstance(sub, str) or not EMAIL.fullmatch(sub):
+            raise Unauthenticated("The refresh token is invalid; log in again.")
+        return self._access(self._principal(sub))
+
+    def _principal(self, email: str) -> Principal:
+        admins = {e.strip().lower() for e in self._settings.dev_admin_emails.split(",") if e.strip()}
+        local = email.split("@")[0]
+        name = " ".join(part.capitalize() for part in re.split(r"[._-]+", local) if part) or local
+        return Principal(sub=email, roles=frozenset({"admin"} if email in admins else ()), name=name)
+
+    def _access(self, who: Principal) -> str:
+        s = self._settings
+        extra: dict[str, object] = {"typ": ACCESS_TYPE}
+        if s.auth_jwt_audience:  # what the Authenticator requires when configured
+            extra["aud"] = s.auth_jwt_audience
+        if s.auth_jwt_issuer:
+            extra["iss"] = s.auth_jwt_issuer
+        return mint_token(who.sub, sorted(who.roles), self._secret(), ACCESS_TTL_SECONDS, who.name, extra)
+
+    def _refresh(self, who: Principal) -> str:
+        extra = {"typ": REFRESH_TYPE, "aud": REFRESH_AUDIENCE}
+        return mint_token(who.sub, [], self._secret(), REFRESH_TTL_SECONDS, None, extra)
+
+    def _secret(self) -> str:
+        if not self._settings.auth_jwt_secret:  # RS256-only settings: nothing to sign dev tokens with
+            raise AuthUnavailable("The dev login needs AUTH_JWT_SECRET to sign its tokens.")
+        return self._settings.auth_jwt_secret
+
+
+def profile(who: Principal) -> dict[str, object]:
+    """The web client's profile (`GET /auth/profile/`), from the token's claims alone."""
+    first, _, last = (who.name or who.sub.split("@")[0]).partition(" ")
+    return {
+        "id": who.sub,
+        "email": who.sub if EMAIL.fullmatch(who.sub) else "",
+        "first_name": first,
+        "last_name": last,
+        "is_staff": who.is_staff,
+    }

@@ -21,6 +21,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder")
 LOCAL_DEV_SECRET = "local-dev-secret-change-me-0123456789abcdef"
+DEV_LOGIN_PASSWORD = "dev-password"  # the web client's local-only login (SPEC §4)
 DEV_STORAGE = "UseDevelopmentStorage=true"
 AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 MIN_SECRET_LENGTH = 32
@@ -117,6 +118,10 @@ class Settings(BaseSettings):
     ratelimit_storage_uri: str = Field("", alias="RATELIMIT_STORAGE_URI")
     agent_claim_seconds: int = Field(330, ge=1, alias="AGENT_CLAIM_SECONDS")
     agent_retry_seconds: int = Field(30, ge=0, alias="AGENT_RETRY_SECONDS")
+    # Local-only login (ENVIRONMENT=local; 404 elsewhere). The web client refuses passwords
+    # shorter than six characters, so a shorter one could never be typed into it.
+    dev_login_password: str = Field(DEV_LOGIN_PASSWORD, min_length=6, alias="DEV_LOGIN_PASSWORD")
+    dev_admin_emails: str = Field("", alias="DEV_ADMIN_EMAILS")  # comma-separated, any case
 
     @field_validator("agent_throttle_rate", "rollback_throttle_rate", "ticket_create_throttle_rate")
     @classmethod

@@ -13,7 +13,6 @@ stream and refused past ``MAX_RESPONSE_BYTES``; its strings are cut to the lengt
 
 from __future__ import annotations
 
-import contextvars
 import json
 import logging
 import random
@@ -23,12 +22,12 @@ import time
 from collections.abc import Callable
 from typing import Any, Literal
 
-import httpcore
 import httpx
 import sentry_sdk
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from shared import errors
+from shared.deadline import DeadlineTransport, attempt_deadline, within_deadline
 from shared.domain.analysis import Analysis, Details, Provenance, Solution
 
 logger = logging.getLogger("resolvemeq.agent_api")
@@ -257,89 +256,6 @@ def to_analysis(response: AgentResponse, ticket: dict[str, Any]) -> Analysis:
     )
 
 
-# The end of the current attempt (monotonic seconds), read by every socket operation.
-_deadline: contextvars.ContextVar[float | None] = contextvars.ContextVar("agent_deadline", default=None)
-
-
-def _within_deadline(timeout: float | None, error: type[Exception]) -> float | None:
-    """The socket timeout for one operation: ``timeout``, cut to what is left of the attempt."""
-    deadline = _deadline.get()
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise error("the attempt's deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _DeadlineStream(httpcore.NetworkStream):
-    """A socket stream whose every read and write ends by the attempt's deadline: httpx's own
-    timeouts apply to each operation, so one byte every few seconds would never trip them."""
-
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self._inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._inner.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._inner.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self._inner.close()
-
-    def start_tls(
-        self, ssl_context: Any, server_hostname: str | None = None, timeout: float | None = None
-    ) -> Any:
-        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.start_tls(ssl_context, server_hostname, limit))
-
-    def get_extra_info(self, info: str) -> Any:
-        return self._inner.get_extra_info(info)
-
-
-class _DeadlineBackend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self._inner = httpcore.SyncBackend()
-
-    def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,
-        local_address: str | None = None,
-        socket_options: Any = None,
-    ) -> httpcore.NetworkStream:
-        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_tcp(host, port, limit, local_address, socket_options))
-
-    def connect_unix_socket(
-        self, path: str, timeout: float | None = None, socket_options: Any = None
-    ) -> httpcore.NetworkStream:
-        limit = _within_deadline(timeout, httpcore.ConnectTimeout)
-        return _DeadlineStream(self._inner.connect_unix_socket(path, limit, socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self._inner.sleep(seconds)
-
-
-class DeadlineTransport(httpx.HTTPTransport):
-    """httpx's transport on a connection pool whose sockets honour the attempt's deadline.
-
-    httpx takes no network backend, so its pool is replaced by an equal one that has ours
-    (httpx is pinned; the trickling-server tests fail if this stops working)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._pool = httpcore.ConnectionPool(
-            ssl_context=httpx.create_ssl_context(),
-            max_connections=100,
-            max_keepalive_connections=20,
-            keepalive_expiry=5.0,
-            network_backend=_DeadlineBackend(),
-        )
-
-
 class _TooLarge(Exception):
     pass
 
@@ -468,7 +384,10 @@ class AgentApiClient:
     def _post(self, body: dict[str, Any], attempt: int) -> tuple[int, bytes] | Exception:
         # Failures are returned, not raised from the except clause, so that they carry no
         # chained httpx exception: its message and frames hold the request, API key included.
-        deadline = _deadline.set(time.monotonic() + self.timeout)
+        with attempt_deadline(self.timeout):
+            return self._post_within(body, attempt)
+
+    def _post_within(self, body: dict[str, Any], attempt: int) -> tuple[int, bytes] | Exception:
         try:
             return self._exchange(body)
         except _TooLarge:
@@ -479,8 +398,6 @@ class AgentApiClient:
             return _Retryable(f"connection error ({type(exc).__name__})")
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             return AgentUnavailable(f"request error ({type(exc).__name__})", attempts=attempt)
-        finally:
-            _deadline.reset(deadline)
 
     def _exchange(self, body: dict[str, Any]) -> tuple[int, bytes]:
         """The status and, for a 2xx, the body: read as a stream, at most MAX_RESPONSE_BYTES."""
@@ -498,7 +415,7 @@ class AgentApiClient:
                 if size > MAX_RESPONSE_BYTES:
                     raise _TooLarge
                 chunks.append(chunk)
-                _within_deadline(None, httpx.ReadTimeout)  # also for transports without sockets
+                within_deadline(None, httpx.ReadTimeout)  # also for transports without sockets
             return response.status_code, b"".join(chunks)
 
     def _delay(self, attempt: int) -> float:

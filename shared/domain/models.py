@@ -309,7 +309,7 @@ class AgentControls(BaseModel):
     reason: str = ""
     updated_by: str | None = None
     updated_at: datetime | None = None
-    version: int = Field(default=0, exclude=True)  # committed changes; 0 = the app settings' defaults
+    version: int = 0  # committed changes; 0 = the app settings' defaults (not shown: AgentControlsPublic)
 
     @property
     def status(self) -> str:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, ConfigDict, RootModel
 
 from shared.domain.models import (
     ActionType,
+    AgentControls,
+    AgentMode,
     HistoryEntry,
     Notification,
     NotificationKind,
@@ -20,6 +22,7 @@ from shared.domain.models import (
 )
 
 __all__ = [
+    "AgentControlsPublic",
     "AgentHealth",
     "FeedbackRecorded",
     "Health",
@@ -146,6 +149,21 @@ class WebNotification(BaseModel):
 
 WebNotifications = RootModel[list[WebNotification]]
 """The web client's bare array (the cursor travels in the `X-Next-Cursor` header)."""
+
+
+class AgentControlsPublic(BaseModel):
+    """The agent controls as an admin sees them: everything but their version."""
+
+    enabled: bool
+    mode: AgentMode
+    rollout_percent: int
+    reason: str = ""
+    updated_by: str | None = None
+    updated_at: datetime | None = None
+
+    @classmethod
+    def of(cls, controls: AgentControls) -> AgentControlsPublic:
+        return cls.model_validate(controls.model_dump(exclude={"version"}))
 
 
 class HealthStatus(BaseModel):

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 import httpx
 
-from shared.agent.client import DeadlineTransport, _deadline
+from shared.deadline import DeadlineTransport, attempt_deadline
 
 log = logging.getLogger("resolvemeq.webhook")
 
@@ -60,11 +60,13 @@ class HttpWebhook:
 
     def _attempt(self, body: bytes) -> tuple[str, bool]:
         """("ok", _) or (what failed, whether to retry)."""
-        token = _deadline.set(time.monotonic() + self._timeout)
         try:
-            with self._client.stream(
-                "POST", self._url, content=body, headers={"Content-Type": "application/json"}
-            ) as response:
+            with (
+                attempt_deadline(self._timeout),
+                self._client.stream(
+                    "POST", self._url, content=body, headers={"Content-Type": "application/json"}
+                ) as response,
+            ):
                 code = response.status_code  # the body is not read: the status says it all
         except httpx.TimeoutException:
             return "timeout", True
@@ -72,8 +74,6 @@ class HttpWebhook:
             return f"connection error ({type(exc).__name__})", True
         except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             return f"request refused ({type(exc).__name__})", False
-        finally:
-            _deadline.reset(token)
         if 200 <= code < 300:
             return "ok", False
         return f"HTTP {code}", code == 429 or code >= 500

@@ -8,7 +8,8 @@ from collections.abc import Callable
 from typing import Any
 
 from shared.domain.models import AgentControls, ControlsUpdate, Principal
-from shared.errors import ConcurrencyConflict, Conflict, Forbidden
+from shared.domain.public import AgentControlsPublic
+from shared.errors import ConcurrencyConflict, Conflict
 from shared.ports import Clock, ControlsRepository
 
 CACHE_SECONDS = 5.0  # a change reaches every instance within this, well inside the 10 s promise
@@ -36,18 +37,20 @@ class ControlsService:
                 return self._cached[1]
         return self._remember(now, self._repo.get() or self._defaults)
 
-    def update(self, caller: Principal, change: ControlsUpdate) -> AgentControls:
-        """Apply an admin's change and audit it, in one commit.
+    def show(self) -> AgentControlsPublic:
+        """The controls as an admin sees them (the route admits admins only)."""
+        return AgentControlsPublic.of(self.current())
+
+    def update(self, caller: Principal, change: ControlsUpdate) -> AgentControlsPublic:
+        """Apply an admin's change (the route admits admins only) and audit it, in one commit.
 
         Only the fields the change names are set, on the controls as they are when it commits:
         a concurrent change that committed first makes the commit fail, and the change is
-        applied again to what that one left. Raises Forbidden, Conflict (still contended)."""
-        if not caller.is_admin:
-            raise Forbidden("Only admins can change the agent controls.")
+        applied again to what that one left. Raises Conflict (still contended)."""
         fields = change.model_dump(exclude_none=True, exclude={"reason"})
         committed = self._commit(caller.sub, change.reason, lambda before: fields)
         assert committed is not None
-        return committed
+        return AgentControlsPublic.of(committed)
 
     def pause_by_system(self, reason: str) -> AgentControls | None:
         """Pause the agent as `system` (the auto-pause), audited like an admin's change, in one

@@ -18,7 +18,11 @@ def test_a_storage_outage_answers_503_fast_and_sends_sentry_nothing_secret(stack
     with serving(SentryCapture()) as capture:
         host = stack.host(SENTRY_DSN=capture.dsn, SENTRY_TRACES_SAMPLE_RATE=0)
         alice = token(EMAIL)
-        headers = {"Authorization": f"Bearer {alice}", "X-Forwarded-For": CLIENT_IP}
+        headers = {
+            "Authorization": f"Bearer {alice}",
+            "X-Forwarded-For": CLIENT_IP,
+            "Accept": "application/problem+json",
+        }
         with stack.client(host) as api:
             ticket = create_ticket(api, EMAIL, issue_type="Wi-Fi", description=SECRET_TEXT)
             stack.emulator.stop()

@@ -15,7 +15,9 @@ def test_create_read_and_isolation(stack: Stack) -> None:
         assert ticket["status"] == "new"
         got = api.get(f"/tickets/{ticket['id']}", headers=bearer("alice"))  # no trailing slash
         assert got.status_code == 200 and got.json()["id"] == ticket["id"]
-        hidden = api.get(f"/tickets/{ticket['id']}/", headers=bearer("bob"))
+        hidden = api.get(
+            f"/tickets/{ticket['id']}/", headers=bearer("bob") | {"Accept": "application/problem+json"}
+        )
         assert hidden.status_code == 404 and hidden.headers["content-type"].startswith(
             "application/problem+json"
         )
@@ -51,7 +53,7 @@ def test_refused_requests_get_problem_json_and_store_nothing(stack: Stack) -> No
             response = api.post("/tickets/", content=body, headers=headers)
             assert response.status_code == status, (body[:40], response.text)
             problem = response.json()
-            assert response.headers["content-type"].startswith("application/problem+json")
+            assert response.headers["content-type"].startswith("application/json")  # no Accept (SPEC §5)
             assert problem["status"] == status and problem["detail"] and problem["code"]
         everything = api.get("/tickets/", headers=bearer("sam", "staff")).json()
         assert everything["results"] == []

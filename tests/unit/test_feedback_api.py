@@ -54,6 +54,9 @@ def new_ticket() -> int:
     return int(payload(invoke("tickets_create", "POST", json_body=RESET, headers=ALICE))["id"])
 
 
+PROBLEM = {"Accept": "application/problem+json"}  # errors as problem+json (the default is plain JSON)
+
+
 def answer(
     ticket_id: int, body: Any = None, headers: dict[str, str] = ALICE, raw: bytes | None = None
 ) -> Any:
@@ -62,11 +65,15 @@ def answer(
             "tickets_resolution_feedback",
             "POST",
             json_body=body,
-            headers=headers,
+            headers=headers | PROBLEM,
             route={"id": str(ticket_id)},
         )
     return invoke(
-        "tickets_resolution_feedback", "POST", body=raw, headers=headers | JSON, route={"id": str(ticket_id)}
+        "tickets_resolution_feedback",
+        "POST",
+        body=raw,
+        headers=headers | JSON | PROBLEM,
+        route={"id": str(ticket_id)},
     )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from shared.container import Container
 from shared.domain.models import AgentControls, AgentMode, ControlsUpdate, Principal
-from shared.domain.public import HealthStatus
+from shared.domain.public import AgentControlsPublic, HealthStatus
 from shared.errors import ConcurrencyConflict, Conflict
 from shared.services.controls import ControlsService
 from shared.services.health import PUBLIC_CACHE_SECONDS, HealthService
@@ -131,7 +131,7 @@ def test_a_change_that_loses_a_race_is_applied_again_to_the_winner() -> None:
     service = ControlsService(repo, DEFAULTS, lambda: datetime(2026, 11, 30, tzinfo=UTC))
     result = service.update(ADMIN, ControlsUpdate(rollout_percent=50, reason="half"))
     stored = repo.get()
-    assert stored == result and repo.conflicts == 2
+    assert stored is not None and AgentControlsPublic.of(stored) == result and repo.conflicts == 2
     assert (stored.mode, stored.rollout_percent, stored.version) == (AgentMode.SHADOW, 50, 3)
     assert [a["by"] for a in repo.audit_trail(10)] == ["ada", "rival", "rival"]
     assert repo.audit_trail(1)[0]["before"]["mode"] == "shadow"  # the audit says what it changed
@@ -154,6 +154,8 @@ def test_the_cache_keeps_the_later_of_two_versions() -> None:
     repo, ticks = InMemoryControlsRepository(), Ticks()
     service = ControlsService(repo, DEFAULTS, lambda: datetime(2026, 11, 30, tzinfo=UTC), monotonic=ticks)
     service.update(ADMIN, ControlsUpdate(enabled=False, reason="one"))
-    newer = service.update(ADMIN, ControlsUpdate(rollout_percent=5, reason="two"))
+    service.update(ADMIN, ControlsUpdate(rollout_percent=5, reason="two"))
+    newer = repo.get()
+    assert newer is not None
     service._remember(ticks(), newer.model_copy(update={"version": 1, "enabled": True}))
     assert service.current() == newer

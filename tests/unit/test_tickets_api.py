@@ -13,6 +13,7 @@ from tests.conftest import bearer
 from tests.unit.http_client import invoke, payload
 
 ALICE, BOB, STAFF = bearer("alice"), bearer("bob"), bearer("sam", "staff")
+PROBLEM = {"Accept": "application/problem+json"}
 JSON = {"Content-Type": "application/json"}
 
 
@@ -41,7 +42,7 @@ def test_a_created_ticket_is_new_and_owned_by_the_caller() -> None:
 
 def test_another_user_gets_404_but_staff_see_it() -> None:
     ticket = create(ALICE)
-    hidden = invoke("tickets_get", headers=BOB, route={"id": str(ticket["id"])})
+    hidden = invoke("tickets_get", headers=BOB | PROBLEM, route={"id": str(ticket["id"])})
     assert hidden.status_code == 404 and hidden.mimetype == "application/problem+json"
     missing = invoke("tickets_get", headers=BOB, route={"id": "999999"})
     assert payload(hidden)["detail"].replace(str(ticket["id"]), "X") == payload(missing)["detail"].replace(
@@ -99,7 +100,7 @@ def test_bad_input_gets_problem_json_and_writes_nothing(
 ) -> None:
     response = invoke("tickets_create", "POST", body=body, headers=ALICE | {"Content-Type": content_type})
     assert response.status_code == status
-    assert response.mimetype == "application/problem+json"
+    assert response.mimetype == "application/json"  # no Accept: the problem as plain JSON (SPEC §5)
     problem = payload(response)
     assert problem["status"] == status and problem["code"] == code and problem["detail"]
     if status == 400:
