@@ -25,6 +25,7 @@ ROUND_TRIP_TARGETS = {
     "ticket_get": 1,
     "process_request": 3,
     "action_execute": 4,
+    "rollback": 4,
     "feedback": 3,
 }
 RATIO_TARGETS = {
@@ -43,6 +44,8 @@ def versions() -> dict[str, Any]:
 def storage_figures(connection_string: str) -> dict[str, Any]:
     """Everything against Azurite: in-process round trips, then the host-served figures."""
     trips, service_create = inprocess.measure_round_trips(connection_string)
+    rollback_seconds = trips["rollback"].pop("seconds")
+    raw_rollback_tx = inprocess.raw_rollback_sized_transactions(connection_string)
     env = {"AzureWebJobsStorage": connection_string, "PYTHON_THREADPOOL_THREAD_COUNT": "16", **SETTINGS}
     host = HostProcess(env, host_json=azurite.ROOT / "host.json")
     try:
@@ -58,6 +61,7 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             **{op: int(trips[op]["median"]) for op in ("ticket_create", "ticket_get", "process_request")},
             "action_execute": int(trips["action_execute_auto_resolve"]["median"]),
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
+            "rollback": int(trips["rollback"]["median"]),
             "followup_consumer": int(trips["followup_consumer"]["median"]),
             # The dearer answer: a "no" that reopens (a "yes" is feedback_confirm in the detail).
             "feedback": int(trips["feedback_reopen"]["median"]),
@@ -67,6 +71,8 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "ticket_create": p50_p99(create),
             "ticket_create_in_process": p50_p99(service_create),
             "raw_table_insert": p50_p99(raw["insert"]),
+            "rollback": p50_p99(rollback_seconds),
+            "raw_table_transaction": p50_p99(raw_rollback_tx),
         },
         "latency_detail_ms": {"raw_table_transaction_2_entities": p50_p99(raw["transaction"])},
         "throughput_per_s": {"pipeline_drain": drain["per_s"], "raw_queue_roundtrip": raw_queue["per_s"]},

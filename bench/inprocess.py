@@ -14,11 +14,13 @@ from shared.config import Settings
 from shared.container import Container
 from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import FollowupMessage, Principal, ProcessMessage, ProcessRequest, TicketCreate
+from shared.domain.rollback import RollbackRequest
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.names import AGENT_QUEUE, QUEUES
 
 SAMPLES = 20
 ALICE = Principal(sub="alice")
+ADA = Principal(sub="ada", roles=frozenset({"admin"}))
 
 
 def counted(op: Callable[..., Any], *args: Any) -> tuple[int, Any]:
@@ -77,6 +79,10 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
         resolved = resolved or targets
     figures.update(followup_round_trips(container, resolved))
     figures.update(measure_feedback(container, create, execute))
+    to_roll_back = [create(RESET) for _ in range(SAMPLES)]
+    for ticket_id in to_roll_back:
+        execute(ticket_id)
+    figures["rollback"] = measure_rollbacks(container, to_roll_back)
     seconds = []
     for _ in range(100):
         start = time.perf_counter()
@@ -86,6 +92,43 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
     for queue in QUEUES:  # nothing left for the host to pick up later
         clients.queue(queue).clear_messages()
     return figures, seconds
+
+
+def measure_rollbacks(container: Container, resolved: list[int]) -> dict[str, Any]:
+    """Round trips of `RollbackService.rollback` (no HTTP) on auto-resolved tickets, the first a
+    warm-up (rollback log row and its ETag known); `seconds` has each call's time."""
+    rollback = container.rollback_service.rollback
+    rollback(ADA, f"{resolved[0]}-2", RollbackRequest())
+    counts, seconds = [], []
+    for ticket_id in resolved[1:]:
+        start = time.perf_counter()
+        count, _ = counted(rollback, ADA, f"{ticket_id}-2", RollbackRequest())
+        seconds.append(time.perf_counter() - start)
+        counts.append(count)
+    return summary(counts, seconds=seconds)
+
+
+def raw_rollback_sized_transactions(
+    connection_string: str,
+    count: int = 100,
+    warmup: int = 10,
+) -> list[float]:
+    """Seconds per bare entity-group transaction of a rollback's shape (one row replaced, one
+    inserted, one replaced) in a partition of its own, for comparison with the rollback."""
+    table = TableClient.from_connection_string(connection_string, "benchrawtx")
+    table.create_table()
+    try:
+        seconds = []
+        for i in range(warmup + count):
+            rows = [{"PartitionKey": f"p{i}", "RowKey": row, "Value": i, "Text": "d" * 500} for row in "abc"]
+            table.submit_transaction([("create", rows[0]), ("create", rows[2])])
+            ops = [("upsert", rows[0]), ("create", rows[1]), ("upsert", rows[2])]
+            start = time.perf_counter()
+            table.submit_transaction(ops)
+            seconds.append(time.perf_counter() - start)
+        return seconds[warmup:]
+    finally:
+        table.delete_table()
 
 
 def followup_round_trips(container: Container, resolved: list[int]) -> dict[str, dict[str, Any]]:

@@ -10,7 +10,8 @@ from pydantic import Field, StringConstraints
 from functions.http import Call, Query, api, json_response
 from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import Status, StatusChange, TicketCreate
-from shared.domain.public import FeedbackRecorded, HistoryPage, TicketPage, TicketPublic
+from shared.domain.public import FeedbackRecorded, HistoryPage, RollbackResult, TicketPage, TicketPublic
+from shared.domain.rollback import RollbackRequest
 
 bp = func.Blueprint()
 
@@ -116,3 +117,20 @@ def tickets_resolution_feedback(call: Call) -> func.HttpResponse:
     """POST /api/tickets/{id}/resolution-feedback/ — owner or staff: did the fix hold?"""
     answer = call.body(ResolutionFeedback)
     return json_response(call.container.feedback_service.answer(call.caller, call.route_int("id"), answer))
+
+
+@api(
+    bp,
+    "tickets_action_rollback",
+    "tickets/actions/{action_id}/rollback",
+    "POST",
+    access="admin",
+    body=RollbackRequest,
+    response=RollbackResult,
+)
+def tickets_action_rollback(call: Call) -> func.HttpResponse:
+    """POST /api/tickets/actions/{action_id}/rollback/ (admin) — undo an autonomous action."""
+    body = call.body(RollbackRequest, optional=True)
+    action_id = call.req.route_params["action_id"]
+    result, quota = call.container.rollback_service.rollback(call.caller, action_id, body)
+    return json_response(result, 200, quota.headers())

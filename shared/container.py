@@ -47,6 +47,7 @@ from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
 from shared.services.ledger import Once
 from shared.services.notifications import NotificationService
+from shared.services.rollback import RollbackService
 from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
 from shared.storage import names
@@ -160,6 +161,15 @@ class Container:
             self.telemetry,
         )
         self.check_service = CheckService(self.tickets, self.clock)
+        self.rollback_service = RollbackService(
+            self.tickets,
+            self.rollback_log,
+            self.notifications,
+            self.telemetry,
+            self.clock,
+            window_limit(s.rollback_throttle_rate),
+            after_rollback=self.auto_pause.after_rollback,
+        )
         self.notification_service = NotificationService(self.notifications)
         if self.webhook is None and s.notify_webhook_url:
             self.webhook = webhook_for(s.notify_webhook_url)

@@ -51,6 +51,14 @@ class StatusLocked(Conflict):
     code = "status_locked"
 
 
+class RollbackConflict(Conflict):
+    """A refused rollback: `code` is the domain's (already_rolled_back, not_reversible, ticket_changed)."""
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail, **extra)
+        self.code = code
+
+
 class PayloadTooLarge(AppError):
     status, code, title = 413, "payload_too_large", "Request body too large"
 

@@ -126,6 +126,9 @@ class TicketRepository(Protocol):
 
     def get_entry(self, ticket_id: int, seq: int) -> HistoryEntry | None: ...
 
+    def get_with_entry(self, ticket_id: int, seq: int) -> tuple[Ticket | None, HistoryEntry | None]:
+        """The ticket and its history entry `seq`, in one read (a rollback decides on both)."""
+
 
 class RequestLedger(Protocol):
     """The idempotency ledger: one record per request, under the `scope` its effect changes (the

@@ -149,6 +149,7 @@ class Resolution(BaseModel):
     reopened: bool = False
     reopened_at: datetime | None = None
     reopened_reason: str = ""
+    voided_at: datetime | None = None  # when its action was rolled back (outcome VOIDED)
     # What analytics need to move their figures by the difference, kept with every outcome change:
     outcome_at: datetime | None = None  # when `outcome` last changed
     previous_outcome: ResolutionOutcome | None = None  # what it changed from

@@ -34,6 +34,7 @@ __all__ = [
     "NotificationPublic",
     "ProcessAccepted",
     "ProcessSkipped",
+    "RollbackResult",
     "StorageHealth",
     "TicketPage",
     "TicketPublic",
@@ -79,6 +80,16 @@ class HistoryEntryPublic(BaseModel):
     @classmethod
     def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
         return cls.model_validate({"id": entry.id, **entry.model_dump(exclude={"ticket_id", "seq"})})
+
+
+class RollbackResult(BaseModel):
+    """`200` of a rollback: the action undone and the ticket as it now is."""
+
+    message: str
+    ticket_id: int
+    action_type: ActionType
+    rollback_reason: str
+    ticket: TicketPublic
 
 
 class HistoryPage(BaseModel):

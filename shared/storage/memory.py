@@ -171,6 +171,10 @@ class InMemoryTicketRepository:
             entry = self._entries.get(ticket_id, {}).get(seq)
             return entry.model_copy(deep=True) if entry else None
 
+    def get_with_entry(self, ticket_id: int, seq: int) -> tuple[Ticket | None, HistoryEntry | None]:
+        with self._lock:
+            return self.get(ticket_id), self.get_entry(ticket_id, seq)
+
 
 class InMemoryActionCaps:
     def __init__(self, per_hour: int, per_day: int) -> None:

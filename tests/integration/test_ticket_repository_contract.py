@@ -102,6 +102,32 @@ def test_an_earlier_entry_can_be_updated_alongside_the_new_one(repo: TicketRepos
     assert [e.seq for e in repo.history(ticket.id, 10, None).results] == [3, 2]
 
 
+def test_the_ticket_and_one_entry_read_together(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    assert repo.get_with_entry(ticket.id, 2) == (ticket, None)
+    changed = ticket.model_copy(update={"status": Status.OPEN, "version": 2})
+    repo.save(changed, [entry(changed, 2)])
+    newer = changed.model_copy(update={"status": Status.CLOSED, "version": 3})
+    marked = entry(changed, 2).model_copy(update={"rolled_back": True, "rollback_reason": "r"})
+    repo.save(newer, [entry(newer, 3)], updated=[marked])
+    assert repo.get_with_entry(ticket.id, 2) == (newer, marked)
+    assert repo.get_with_entry(ticket.id, 3) == (newer, entry(newer, 3))
+    assert repo.get_with_entry(ticket.id, 4) == (newer, None)
+    assert repo.get_with_entry(ticket.id + 10**6, 2) == (None, None)
+    other = new_ticket(repo, user())  # another ticket's entry 2 is not this one's
+    assert repo.get_with_entry(other.id, 2) == (other, None)
+
+
+def test_a_ticket_and_its_entry_are_one_round_trip(azurite_conn: str) -> None:
+    repo = table_repo(azurite_conn)
+    ticket = new_ticket(repo, user())
+    changed = ticket.model_copy(update={"version": 2})
+    repo.save(changed, [entry(changed, 2)])
+    before = round_trips()
+    assert repo.get_with_entry(ticket.id, 2) == (changed, entry(changed, 2))
+    assert round_trips() - before == 1
+
+
 def test_added_ticket_reads_back_equal(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
     assert repo.get(ticket.id) == ticket

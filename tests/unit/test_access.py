@@ -38,6 +38,7 @@ DECLARED = {
     "notifications_list_web": ("GET", "auth/notifications", "user"),
     "ops_health": ("GET", "health", "public"),
     "ops_openapi": ("GET", "openapi.json", "public"),
+    "tickets_action_rollback": ("POST", "tickets/actions/{action_id}/rollback", "admin"),
     "tickets_create": ("POST", "tickets", "user"),
     "tickets_get": ("GET", "tickets/{id:int}", "user"),
     "tickets_history": ("GET", "tickets/{id:int}/action-history", "user"),

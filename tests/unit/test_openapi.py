@@ -80,12 +80,14 @@ def test_path_parameters_take_their_types_from_the_route_template() -> None:
     assert rollback["security"] == [{"bearer": []}] and rollback["x-required-role"] == "staff"
     assert paths["/api/things/{slug}/"]["get"]["parameters"][0]["schema"] == {"type": "string"}
     assert paths["/api/things/{slug}/"]["get"]["security"] == [{}, {"bearer": []}]
-    # The registered routes: every `{id:int}` is an integer, and nothing else is a path parameter.
+    # The registered routes: every `{id:int}` is an integer, the rollback's `{action_id}` a string,
+    # and nothing else is a path parameter.
     for path, ops in openapi_document("test")["paths"].items():
         for documented in ops.values():
             in_path = [p for p in documented.get("parameters", []) if p["in"] == "path"]
-            assert in_path == (
-                [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer"}}]
-                if "{id}" in path
-                else []
-            )
+            expected = [
+                {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
+                for name, kind in (("id", "integer"), ("action_id", "string"))
+                if f"{{{name}}}" in path
+            ]
+            assert in_path == expected

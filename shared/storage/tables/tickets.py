@@ -216,6 +216,17 @@ class TableTicketRepository:
                 raise
             raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently") from exc
 
+    def get_with_entry(self, ticket_id: int, seq: int) -> tuple[Ticket | None, HistoryEntry | None]:
+        key, row = ticket_key(ticket_id), history_row(seq)
+        query = f"PartitionKey eq {quote(key)} and (RowKey eq '{TICKET_ROW}' or RowKey eq {quote(row)})"
+        ticket = entry = None
+        for entity in self._tickets.query_entities(query):
+            if entity["RowKey"] == TICKET_ROW:
+                ticket = _to_ticket(entity)
+            else:
+                entry = _to_entry(entity)
+        return ticket, entry
+
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         key, row = ticket_key(ticket_id), request_row(request_id)
         query = f"PartitionKey eq {quote(key)} and (RowKey eq '{TICKET_ROW}' or RowKey eq {quote(row)})"
