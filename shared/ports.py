@@ -230,18 +230,20 @@ class RollbackLog(Protocol):
     (ROLLBACK_THROTTLE_RATE, over a trailing window) and the auto-pause count
     (AUTO_PAUSE_ROLLBACKS_PER_HOUR, over the trailing hour), exact across instances.
 
-    A rollback reserves its place before it commits and keeps it under its action id, so a
-    retried or concurrent rollback of the same action is counted once; a rollback refused
-    after reserving releases it. One request when uncontended (shared/storage/tables/optimistic.py).
+    A rollback request reserves its place before it commits: a hold on its action's entry, so a
+    retried or concurrent rollback of the same action is counted once. A request refused after
+    reserving releases its own hold; the entry stays while another request holds it (a forced
+    rollback that then commits). One request when uncontended (shared/storage/tables/optimistic.py).
     """
 
     def reserve(self, action_id: str, admin: str, at: datetime, limit: WindowLimit) -> RollbackTally:
-        """Count the rollback of `action_id` by `admin` at `at` (once per action id). Raises
-        QuotaExceeded, writing nothing, when `admin` already has `limit.amount` rollbacks in the
-        trailing `limit.seconds`."""
+        """Hold the rollback of `action_id` by `admin` at `at` (counted once per action id, at the
+        time of its first hold). Raises QuotaExceeded, writing nothing, when `admin` already has
+        `limit.amount` rollbacks in the trailing `limit.seconds`. Call it once per request."""
 
     def release(self, action_id: str) -> None:
-        """Forget the reservation of a rollback that was refused; nothing when there is none."""
+        """Give back one hold of a rollback request that was refused; the entry goes with its last
+        hold. Nothing when there is none."""
 
     def paused(self, at: datetime) -> None:
         """The agent was auto-paused at `at`: rollbacks up to then no longer count towards the

@@ -268,6 +268,7 @@ class InMemoryRollbackLog:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._entries: dict[str, tuple[str, datetime]] = {}  # action id -> (admin, at)
+        self._holds: dict[str, int] = {}  # action id -> requests holding it
         self._paused_at: datetime | None = None
 
     def reserve(self, action_id: str, admin: str, at: datetime, limit: WindowLimit) -> RollbackTally:
@@ -283,6 +284,7 @@ class InMemoryRollbackLog:
                     raise QuotaExceeded(WindowUsage(limit.amount, limit.amount, reset))
                 self._entries[action_id] = (admin, at)
                 mine.append(at)
+            self._holds[action_id] = self._holds.get(action_id, 0) + 1
             since = max(at - self.HOUR, self._paused_at) if self._paused_at else at - self.HOUR
             recent = sum(1 for _, t in self._entries.values() if t > since)
             # a retry reserved before the window began counts once, but not in the window
@@ -291,7 +293,11 @@ class InMemoryRollbackLog:
 
     def release(self, action_id: str) -> None:
         with self._lock:
-            self._entries.pop(action_id, None)
+            if action_id not in self._entries:
+                return
+            self._holds[action_id] -= 1
+            if not self._holds[action_id]:
+                del self._entries[action_id], self._holds[action_id]
 
     def paused(self, at: datetime) -> None:
         with self._lock:

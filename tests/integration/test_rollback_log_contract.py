@@ -112,6 +112,18 @@ def test_release_forgets_the_reservation_and_nothing_else(make_log: MakeLog) -> 
     assert again.usage.used == 2 and again.recent == 2
 
 
+def test_a_release_gives_back_one_hold_of_the_action(make_log: MakeLog) -> None:
+    """A forced and a plain rollback of one action hold it together; the plain one is refused
+    (the ticket changed) and releases, the forced one commits: the rollback stays counted."""
+    here, there = make_log(), make_log()
+    forced, plain = here.reserve("8-2", "ada", at(0), HOURLY), there.reserve("8-2", "bob", at(1), HOURLY)
+    assert forced.recent == plain.recent == 1
+    there.release("8-2")
+    assert here.reserve(action(), "cy", at(2), HOURLY).recent == 2  # 8-2 still counted
+    here.release("8-2")  # its last hold: gone
+    assert there.reserve(action(), "cy", at(3), HOURLY).recent == 2
+
+
 def test_recent_counts_the_trailing_hour_since_the_last_pause(make_log: MakeLog) -> None:
     log, limit = make_log(), WindowLimit(100, 7200)
     assert [log.reserve(action(), "ada", at(m), limit).recent for m in (0, 30, 59)] == [1, 2, 3]

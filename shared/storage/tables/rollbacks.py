@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from azure.data.tables import TableClient
@@ -34,9 +34,11 @@ class Entry:
     action: str  # the action id, or a digest of it when it is long or unusual
     admin: str  # a digest of the admin's subject: equality is all the log needs of it
     at: int  # microseconds since the epoch
+    holds: int = 1  # the rollback requests holding it (RollbackLog.release gives one back)
 
     def text(self) -> str:
-        return f"{self.action} {self.admin} {self.at}"
+        held = f" {self.holds}" if self.holds != 1 else ""
+        return f"{self.action} {self.admin} {self.at}{held}"
 
 
 def action_key(action_id: str) -> str:
@@ -58,8 +60,8 @@ def entries_of(props: Row) -> list[Entry]:
     for i in range(MAX_CHUNKS):
         for text in str(props.get(f"E{i}", "")).split(";"):
             if text:
-                action, admin, at = text.split(" ")
-                entries.append(Entry(action, admin, int(at)))
+                action, admin, at, *holds = text.split(" ")
+                entries.append(Entry(action, admin, int(at), int(holds[0]) if holds else 1))
     return entries
 
 
@@ -88,8 +90,8 @@ def paused_of(props: Row) -> int:
 
 
 class TableRollbackLog:
-    """The recent rollbacks in one ETag-guarded row: each entry is (action, admin, time), with
-    the time of the last auto-pause.
+    """The recent rollbacks in one ETag-guarded row: each entry is (action, admin, time, holds),
+    with the time of the last auto-pause.
 
     Every change is a read-change-write of the row under its ETag (OptimisticRow), so counts
     are exact with any number of instances, and an uncontended change on the cached row is one
@@ -124,12 +126,12 @@ class TableRollbackLog:
                     return None
                 entries = [e for e in entries if e.at > keep_after] + [Entry(key, who, now)]
                 mine.append(now)
+            else:  # one more request holds it: counted once, kept until every holder lets go
+                entries = [replace(e, holds=e.holds + 1) if e.action == key else e for e in entries]
             since = max(now - HOUR * US, paused_at)
             recent = sum(1 for e in entries if e.at > since)
             reset = (mine[0] if mine else now) + limit.seconds * US
             tally = RollbackTally(WindowUsage(limit.amount, len(mine), reset / US), recent)
-            if known:
-                return None
             row = encode(entries, paused_at)
             full = row is None
             return row
@@ -147,8 +149,10 @@ class TableRollbackLog:
 
         def forget(props: Row) -> Row | None:
             entries = entries_of(props)
-            kept = [e for e in entries if e.action != key]
-            return None if len(kept) == len(entries) else encode(kept, paused_of(props))
+            if not any(e.action == key for e in entries):
+                return None
+            kept = [replace(e, holds=e.holds - 1) if e.action == key else e for e in entries]
+            return encode([e for e in kept if e.holds > 0], paused_of(props))
 
         self._row.update(forget)
 
