@@ -235,11 +235,9 @@ class Ticket(TicketPublic):
         return changed, entry
 
 
-class HistoryEntry(BaseModel):
-    """One append-only record of a change. `seq` is the ticket version it produced."""
+class ChangeRecord(BaseModel):
+    """What a history entry records of a change: stored (HistoryEntry) and shown (HistoryEntryPublic)."""
 
-    ticket_id: int
-    seq: int
     action_type: ActionType
     executed_at: datetime
     executed_by: str
@@ -253,6 +251,13 @@ class HistoryEntry(BaseModel):
     rolled_back_at: datetime | None = None
     rolled_back_by: str | None = None
     rollback_reason: str | None = None
+
+
+class HistoryEntry(ChangeRecord):
+    """One append-only record of a change. `seq` is the ticket version it produced."""
+
+    ticket_id: int
+    seq: int
 
     @property
     def id(self) -> str:

@@ -6,7 +6,7 @@ model here has it: the ticket's version, for one, is not."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
@@ -14,6 +14,7 @@ from shared.domain.models import (
     ActionType,
     AgentControls,
     AgentMode,
+    ChangeRecord,
     HistoryEntry,
     Notification,
     NotificationKind,
@@ -59,23 +60,10 @@ class ProcessSkipped(BaseModel):
     detail: str
 
 
-class HistoryEntryPublic(BaseModel):
+class HistoryEntryPublic(ChangeRecord):
     """A history entry as shown: named by its `id` (`{ticket}-{seq}`) instead of its keys."""
 
     id: str
-    action_type: ActionType
-    executed_at: datetime
-    executed_by: str
-    confidence_score: float | None = None
-    agent_reasoning: str = ""
-    action_params: dict[str, Any] = {}
-    before_state: dict[str, Any] = {}
-    after_state: dict[str, Any] = {}
-    rollback_possible: bool = False
-    rolled_back: bool = False
-    rolled_back_at: datetime | None = None
-    rolled_back_by: str | None = None
-    rollback_reason: str | None = None
 
     @classmethod
     def of(cls, entry: HistoryEntry) -> HistoryEntryPublic:
