@@ -141,6 +141,7 @@ class ShortTimeoutTransport(HttpTransport):
 def configured_secrets(settings: Settings) -> set[str]:
     """The literal values an event must never carry: secrets, keys, the connection string."""
     values = {settings.auth_jwt_secret, settings.agent_api_key, settings.notify_webhook_url}
+    values |= {settings.feedback_link_secret, settings.feedback_link_secret_previous}
     connection = getattr(settings, "storage_connection", "") or ""
     values.add(connection)
     for part in connection.split(";"):

@@ -53,6 +53,7 @@ def auto_resolved(c: Container, headers: dict[str, str] = ALICE) -> int:
 def new_ticket() -> int:
     return int(payload(invoke("tickets_create", "POST", json_body=RESET, headers=ALICE))["id"])
 
+
 PROBLEM = {"Accept": "application/problem+json"}  # errors as problem+json (the default is plain JSON)
 
 
