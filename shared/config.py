@@ -24,6 +24,7 @@ PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder")
 LOCAL_DEV_SECRET = "local-dev-secret-change-me-0123456789abcdef"
 LOCAL_LINK_SECRET = "local-dev-feedback-links-change-me-0123456789abcdef"  # ENVIRONMENT=local only
 LOCAL_BASE_URL = "http://127.0.0.1:7071"  # the local host (`make dev`)
+MAX_BASE_URL = 300
 DEV_LOGIN_PASSWORD = "dev-password"  # the web client's local-only login (SPEC §4)
 DEV_STORAGE = "UseDevelopmentStorage=true"
 AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
@@ -249,8 +250,15 @@ class Settings(BaseSettings):
                 "not set; set the app's public https:// address, which one-click feedback links "
                 f"point at (ENVIRONMENT={environment} is not 'local')"
             )
-        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", url):
-            raise refused("must be an absolute http(s) URL without a query or fragment")
+        # ASCII and short: a link is stored in the notification whole (at most 1,000 printable
+        # ASCII characters), and the token and its path add about 130.
+        if len(url) > MAX_BASE_URL or not re.fullmatch(
+            r"https?://[\w.-]+(:\d+)?(/[\x21-\x22\x24-\x3e\x40-\x7e]*)?", url, re.ASCII
+        ):
+            raise refused(
+                f"must be an absolute http(s) URL of at most {MAX_BASE_URL} ASCII characters, "
+                "without a query or fragment"
+            )
         if environment != "local" and not url.startswith("https://"):
             raise refused("must be an https:// URL outside ENVIRONMENT=local")
         return url

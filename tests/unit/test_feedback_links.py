@@ -511,6 +511,9 @@ def test_outside_local_a_weak_previous_key_is_refused(monkeypatch: pytest.Monkey
         ("http://help.example.com", "https://"),
         ("help.example.com", "absolute"),
         ("https://help.example.com/?x=1", "absolute"),
+        ("https://help.example.com/#top", "absolute"),
+        ("https://hëlp.example.com", "ASCII"),
+        ("https://help.example.com/" + "a" * 300, "300"),
     ],
 )
 def test_outside_local_the_public_base_url_is_required_over_https(
@@ -531,9 +534,9 @@ def test_locally_the_dev_key_and_the_local_host_are_the_defaults(monkeypatch: py
         AzureWebJobsStorage="UseDevelopmentStorage=true",
         AUTH_JWT_SECRET=SECRET[::-1],
         FEEDBACK_LINK_SECRET=LINK_SECRET,
-        PUBLIC_BASE_URL="https://help.example.com/",
+        PUBLIC_BASE_URL="https://help.example.com:8443/support/",
     )
-    assert good.public_base_url == "https://help.example.com"  # no trailing slash: links add the path
+    assert good.public_base_url == "https://help.example.com:8443/support"  # links add /api/feedback/...
 
 
 def test_through_the_app_a_missing_link_secret_outside_local_answers_503(
