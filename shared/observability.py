@@ -360,14 +360,17 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 
 
 def free_text(payload: bytes | None) -> tuple[str, ...]:
-    """The values (and their lines) under free-text keys anywhere in a JSON payload, longest
-    first; nothing for a payload that is not JSON."""
+    """The values (and their lines) under free-text keys anywhere in a JSON payload, or an HTML
+    form's (one-click answers post one), longest first; nothing for any other payload."""
     if not payload or len(payload) > MAX_PAYLOAD_BYTES:
         return ()
     try:
         document = json.loads(payload)
     except ValueError:
-        return ()
+        try:
+            document = dict(parse_qsl(payload.decode(), keep_blank_values=True, strict_parsing=True))
+        except ValueError:  # UnicodeDecodeError included
+            return ()
     found: set[str] = set()
 
     def walk(value: Any, key: str = "") -> None:

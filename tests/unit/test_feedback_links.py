@@ -559,3 +559,11 @@ def test_through_the_app_a_missing_link_secret_outside_local_answers_503(
             assert body["code"] == "service_misconfigured" and "FEEDBACK_LINK_SECRET" in body["detail"]
     finally:
         use_container(None)
+
+
+def test_the_text_of_a_posted_form_is_kept_out_of_error_reports() -> None:
+    from shared.observability import free_text
+
+    found = free_text(b"satisfaction_score=2&feedback_text=my+VPN+password+is+hunter2%21")
+    assert "my VPN password is hunter2!" in found
+    assert free_text(b"not a form at all") == () and free_text(b"\xff\xfe=x") == ()
