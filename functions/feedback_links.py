@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import azure.functions as func
 from pydantic import BaseModel, BeforeValidator, ConfigDict
 
-from functions.http import JSON_TYPE, PROBLEM_JSON, PublicCall, _accept_q, api, json_response, problem
+from functions.http import JSON_TYPE, PublicCall, api, json_response, prefers_json, problem
 from shared.domain.feedback import FeedbackText, Score
 from shared.domain.public import FeedbackRecorded
 from shared.errors import AppError
@@ -88,14 +88,6 @@ HEADERS = {
 ANSWERS = {True: "Yes, it works", False: "No, still broken"}
 
 
-def wants_json(accept: str | None) -> bool:
-    """JSON (problem+json for errors) when the client prefers it to HTML; a browser's Accept,
-    none, or `*/*` get the page."""
-    accept = accept or ""
-    best_json = max(_accept_q(accept, "application/json"), _accept_q(accept, PROBLEM_JSON))
-    return best_json > _accept_q(accept, "text/html")
-
-
 def page(title: str, body: str, status: int = 200) -> func.HttpResponse:
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
@@ -138,7 +130,7 @@ def form_page(view: LinkView) -> func.HttpResponse:
 
 
 def error_page(error: AppError, accept: str | None) -> func.HttpResponse:
-    if wants_json(accept):
+    if prefers_json(accept):
         return problem(error, accept)
     return page(error.title, f"<p>{escape(error.detail)}</p>", error.status)
 
@@ -151,7 +143,7 @@ def feedback_link_page(call: PublicCall) -> func.HttpResponse:
         view = call.container.link_service.view(call.req.route_params["token"])
     except AppError as error:
         return error_page(error, accept)
-    if wants_json(accept):
+    if prefers_json(accept):
         preview = LinkPreview(
             ticket_id=view.ticket_id, resolution_confirmed=view.answer, expires_at=view.expires_at.isoformat()
         )
@@ -181,7 +173,7 @@ def feedback_link_answer(call: PublicCall) -> func.HttpResponse:
         )
     except AppError as error:
         return error_page(error, accept)
-    if wants_json(accept):
+    if prefers_json(accept):
         return json_response(recorded, headers={"Cache-Control": "no-store"})
     body = f'<p>{escape(recorded.message)}</p><p class="note">You can close this page.</p>'
     return page("Thank you", body)

@@ -187,6 +187,15 @@ def error_media_type(accept: str | None) -> str:
     return "application/json"
 
 
+def prefers_json(accept: str | None) -> bool:
+    """Whether the client would rather have JSON (or problem+json) than an HTML page: for the
+    routes that answer a browser with a page (one-click answers). A browser's Accept, none, or
+    `*/*` get the page."""
+    accept = accept or ""
+    best = max(_accept_q(accept, "application/json"), _accept_q(accept, PROBLEM_JSON))
+    return best > _accept_q(accept, "text/html")
+
+
 def problem(error: AppError, accept: str | None = None) -> func.HttpResponse:
     """The one rendering of an error: the same problem object whatever the media type."""
     body: dict[str, Any] = {

@@ -567,3 +567,24 @@ def test_the_text_of_a_posted_form_is_kept_out_of_error_reports() -> None:
     found = free_text(b"satisfaction_score=2&feedback_text=my+VPN+password+is+hunter2%21")
     assert "my VPN password is hunter2!" in found
     assert free_text(b"not a form at all") == () and free_text(b"\xff\xfe=x") == ()
+
+
+@pytest.mark.parametrize(
+    ("accept", "json"),
+    [
+        (None, False),
+        ("*/*", False),
+        (BROWSER["Accept"], False),
+        ("text/html", False),
+        ("application/json", True),
+        ("application/problem+json", True),
+        ("text/html;q=0.5, application/json", True),
+        ("text/html, application/json;q=0.9", False),
+        ("application/json;q=0", False),
+        ("nonsense;;q=x", False),
+    ],
+)
+def test_a_page_unless_the_client_prefers_json(accept: str | None, json: bool) -> None:
+    from functions.http import prefers_json
+
+    assert prefers_json(accept) is json
