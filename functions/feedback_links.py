@@ -20,7 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict
 from functions.http import JSON_TYPE, PublicCall, api, json_response, prefers_json, problem
 from shared.domain.feedback import FeedbackText, Score
 from shared.domain.public import FeedbackRecorded
-from shared.errors import AppError
+from shared.errors import AppError, ServiceUnavailable
 from shared.services.links import LinkView
 
 bp = func.Blueprint()
@@ -131,8 +131,17 @@ def form_page(view: LinkView) -> func.HttpResponse:
 
 def error_page(error: AppError, accept: str | None) -> func.HttpResponse:
     if prefers_json(accept):
-        return problem(error, accept)
-    return page(error.title, f"<p>{escape(error.detail)}</p>", error.status)
+        response = problem(error, accept)
+    else:
+        details = "".join(
+            f"<li>{escape(str(e.get('loc', '')))}: {escape(str(e.get('msg', '')))}</li>"
+            for e in error.extra.get("errors", [])
+        )
+        body = f"<p>{escape(error.detail)}</p>" + (f"<ul>{details}</ul>" if details else "")
+        response = page(error.title, body, error.status)
+    if isinstance(error, ServiceUnavailable) and error.retry_after:
+        response.headers["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @api(bp, "feedback_link_page", "feedback/{token}", "GET", access="public", response=LinkPreview)

@@ -380,6 +380,9 @@ def test_a_bad_form_is_refused_with_nothing_changed(
     before = snapshot(c, ticket_id)
     response = post(token_of(found["no"]), body, {"Content-Type": content_type})
     assert response.status_code == status, text(response)
+    assert response.mimetype == "text/html"
+    if status == 400:
+        assert "<li>" in text(response)  # the page says which field and why
     if status != 200:
         assert snapshot(c, ticket_id) == before
         assert post(token_of(found["no"])).status_code == 200  # the link was not used up
@@ -588,3 +591,34 @@ def test_a_page_unless_the_client_prefers_json(accept: str | None, json: bool) -
     from functions.http import prefers_json
 
     assert prefers_json(accept) is json
+
+
+class FailingSaves:
+    """Storage fails on the answer's transaction (after the reads went through)."""
+
+    def __init__(self, inner: Any, failures: int) -> None:
+        self.inner, self.failures = inner, failures
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.failures:
+            self.failures -= 1
+            from azure.core.exceptions import ServiceRequestError
+
+            raise ServiceRequestError("connection refused")
+        self.inner.save(*args, **kwargs)
+
+
+def test_a_storage_outage_while_answering_is_503_changes_nothing_and_leaves_the_link_usable(
+    c: Container, clock: Clock
+) -> None:
+    ticket_id, found = followed_up(c, clock)
+    before = snapshot(c, ticket_id)
+    c.feedback_service.tickets = FailingSaves(c.tickets, failures=1)  # type: ignore[assignment]
+    response = post(token_of(found["no"]), b"feedback_text=broken")
+    assert response.status_code == 503 and response.headers["Retry-After"]
+    assert snapshot(c, ticket_id) == before
+    assert post(token_of(found["no"]), b"feedback_text=broken").status_code == 200
+    assert stored(c, ticket_id).status == "escalated"
