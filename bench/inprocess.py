@@ -83,6 +83,7 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
     for ticket_id in to_roll_back:
         execute(ticket_id)
     figures["rollback"] = measure_rollbacks(container, to_roll_back)
+    figures.update(measure_feedback_link(container, create, execute))
     seconds = []
     for _ in range(100):
         start = time.perf_counter()
@@ -162,6 +163,28 @@ def measure_feedback(
         runs = [counted(feedback.answer, ALICE, ticket_id, answer) for ticket_id in resolved]
         figures[name] = summary([n for n, _ in runs], reopened=sorted({r.ticket_reopened for _, r in runs}))
     return figures
+
+
+def measure_feedback_link(
+    container: Container, create: Callable[[dict[str, Any]], int], execute: Callable[[int], Any]
+) -> dict[str, dict[str, Any]]:
+    """Round trips of a "no" through a one-click link on an auto-resolved ticket: the ticket read
+    with the link's record, the history since the resolution, one transaction, the staff notice."""
+    from shared.container import link_settings
+    from shared.services.links import answer_links
+
+    tokens = []
+    for _ in range(SAMPLES):
+        ticket_id = create(RESET)
+        execute(ticket_id)
+        ticket = container.tickets.get(ticket_id)
+        assert ticket is not None
+        url = answer_links(link_settings(container.settings), ticket, 2, container.clock())["no"]
+        tokens.append(url.rsplit("/", 2)[-2])
+    runs = [counted(container.link_service.answer, token, None, "still broken") for token in tokens]
+    return {
+        "feedback_link": summary([n for n, _ in runs], reopened=sorted({r.ticket_reopened for _, r in runs}))
+    }
 
 
 def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:

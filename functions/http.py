@@ -9,7 +9,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeVar, overload
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 
 import azure.functions as func
 import sentry_sdk
@@ -37,6 +37,7 @@ from shared.storage.ratelimit import RateLimitContentionError
 MAX_BODY_BYTES = 64 * 1024
 PROBLEM_TYPE = "https://resolvemeq.dev/problems/"
 JSON_TYPE = re.compile(r"^application/([\w.+-]+\+)?json\s*(;.*)?$", re.IGNORECASE)
+FORM_TYPE = re.compile(r"^application/x-www-form-urlencoded\s*(;.*)?$", re.IGNORECASE)
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -87,6 +88,33 @@ class Request:
             raise UnsupportedMediaType("Send the request body as application/json.")
         try:
             return model.model_validate_json(raw)
+        except ValidationError as exc:
+            raise validation_failed(exc) from None
+
+    def form(self, model: type[M]) -> M:
+        """An HTML form's body (application/x-www-form-urlencoded) as `model`, for the routes a
+        browser posts a plain form to (one-click answers) and only those: every other route
+        takes JSON. An empty body is an empty form; a field sent twice is a 400."""
+        raw = self.req.get_body() or b""
+        if len(raw) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(f"The request body exceeds {MAX_BODY_BYTES // 1024} KiB.")
+        if raw.strip() and not FORM_TYPE.match(self.req.headers.get("Content-Type", "")):
+            raise UnsupportedMediaType("Send the form as application/x-www-form-urlencoded.")
+        try:
+            pairs = parse_qsl(raw.decode("utf-8", errors="strict"), keep_blank_values=True)
+        except (UnicodeDecodeError, ValueError):
+            raise ValidationFailed(
+                "The form is not valid UTF-8.", [{"loc": "body", "msg": "Malformed form."}]
+            ) from None
+        fields: dict[str, str] = {}
+        for name, value in pairs:
+            if name in fields:
+                raise ValidationFailed(
+                    "The form has a field twice.", [{"loc": name, "msg": "Repeated field."}]
+                )
+            fields[name] = value
+        try:
+            return model.model_validate(fields)
         except ValidationError as exc:
             raise validation_failed(exc) from None
 
@@ -173,6 +201,15 @@ def error_media_type(accept: str | None) -> str:
     if named and problem_q > 0 and problem_q >= _accept_q(accept, "application/json"):
         return PROBLEM_JSON
     return "application/json"
+
+
+def prefers_json(accept: str | None) -> bool:
+    """Whether the client would rather have JSON (or problem+json) than an HTML page: for the
+    routes that answer a browser with a page (one-click answers). A browser's Accept, none, or
+    `*/*` get the page."""
+    accept = accept or ""
+    best = max(_accept_q(accept, "application/json"), _accept_q(accept, PROBLEM_JSON))
+    return best > _accept_q(accept, "text/html")
 
 
 def problem(error: AppError, accept: str | None = None) -> func.HttpResponse:

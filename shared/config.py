@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections import Counter
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
@@ -21,6 +22,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_MARKERS = ("change-me", "changeme", "placeholder")
 LOCAL_DEV_SECRET = "local-dev-secret-change-me-0123456789abcdef"
+LOCAL_LINK_SECRET = "local-dev-feedback-links-change-me-0123456789abcdef"  # ENVIRONMENT=local only
+LOCAL_BASE_URL = "http://127.0.0.1:7071"  # the local host (`make dev`)
+MAX_BASE_URL = 300
 DEV_LOGIN_PASSWORD = "dev-password"  # the web client's local-only login (SPEC §4)
 DEV_STORAGE = "UseDevelopmentStorage=true"
 AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
@@ -90,6 +94,12 @@ class Settings(BaseSettings):
     auth_jwt_issuer: str = Field("", alias="AUTH_JWT_ISSUER", validate_default=True)
     auth_jwt_audience: str = Field("", alias="AUTH_JWT_AUDIENCE", validate_default=True)
     auth_jwt_secret: str = Field("", alias="AUTH_JWT_SECRET", validate_default=True)
+
+    # One-click answer links (shared/domain/links.py): their HMAC key, the key before a rotation
+    # (its links stay valid until they expire), and the public address the links point at.
+    feedback_link_secret: str = Field("", alias="FEEDBACK_LINK_SECRET", validate_default=True)
+    feedback_link_secret_previous: str = Field("", alias="FEEDBACK_LINK_SECRET_PREVIOUS")
+    public_base_url: str = Field("", alias="PUBLIC_BASE_URL", validate_default=True)
 
     sentry_dsn: str = Field("", alias="SENTRY_DSN")
     sentry_traces_sample_rate: float = Field(0.1, ge=0, le=1, alias="SENTRY_TRACES_SAMPLE_RATE")
@@ -193,6 +203,65 @@ class Settings(BaseSettings):
                 f"(ENVIRONMENT={environment} is not 'local')"
             )
         return secret
+
+    @field_validator("feedback_link_secret")
+    @classmethod
+    def _real_link_secret_outside_local(cls, secret: str, info: ValidationInfo) -> str:
+        """Whoever holds this key can answer for any owner: the same bar as AUTH_JWT_SECRET, and a
+        key of its own (a token key that leaks must not also sign answers)."""
+        environment = info.data.get("environment")
+        if environment == "local":
+            return secret or LOCAL_LINK_SECRET
+        if not secret:
+            raise refused(
+                f"not set; set a random key of {MIN_SECRET_LENGTH}+ characters "
+                f"(ENVIRONMENT={environment} is not 'local')"
+            )
+        weakness = secret_weakness(secret)
+        if weakness is None and secret == info.data.get("auth_jwt_secret"):
+            weakness = "is the same as AUTH_JWT_SECRET"
+        if weakness:
+            raise refused(
+                f"{weakness}; set a random key of {MIN_SECRET_LENGTH}+ characters "
+                f"(ENVIRONMENT={environment} is not 'local')"
+            )
+        return secret
+
+    @field_validator("feedback_link_secret_previous")
+    @classmethod
+    def _previous_link_secret(cls, secret: str, info: ValidationInfo) -> str:
+        if not secret or info.data.get("environment") == "local":
+            return secret
+        weakness = secret_weakness(secret)
+        if weakness:
+            raise refused(f"{weakness}; leave it empty, or set the key FEEDBACK_LINK_SECRET had before")
+        return secret
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _public_base_url(cls, url: str, info: ValidationInfo) -> str:
+        """Where one-click links point: the app's public address (no path beyond a prefix)."""
+        url = url.strip().rstrip("/")
+        environment = info.data.get("environment")
+        if not url:
+            if environment == "local":
+                return LOCAL_BASE_URL
+            raise refused(
+                "not set; set the app's public https:// address, which one-click feedback links "
+                f"point at (ENVIRONMENT={environment} is not 'local')"
+            )
+        # ASCII and short: a link is stored in the notification whole (at most 1,000 printable
+        # ASCII characters), and the token and its path add about 130.
+        if len(url) > MAX_BASE_URL or not re.fullmatch(
+            r"https?://[\w.-]+(:\d+)?(/[\x21-\x22\x24-\x3e\x40-\x7e]*)?", url, re.ASCII
+        ):
+            raise refused(
+                f"must be an absolute http(s) URL of at most {MAX_BASE_URL} ASCII characters, "
+                "without a query or fragment"
+            )
+        if environment != "local" and not url.startswith("https://"):
+            raise refused("must be an https:// URL outside ENVIRONMENT=local")
+        return url
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -6,6 +6,7 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from azure.core.exceptions import (
@@ -46,6 +47,7 @@ from shared.services.feedback import FeedbackService
 from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
 from shared.services.ledger import Once
+from shared.services.links import LinkService, LinkSettings, answer_links
 from shared.services.notifications import NotificationService
 from shared.services.rollback import RollbackService
 from shared.services.throttle import Throttle
@@ -90,6 +92,13 @@ def analyser_for(settings: Settings) -> Analyser:
             settings.agent_api_url, settings.agent_api_key, settings.agent_api_timeout_seconds
         )
     return EmbeddedAgent()
+
+
+def link_settings(settings: Settings) -> LinkSettings:
+    keys = (settings.feedback_link_secret, settings.feedback_link_secret_previous)
+    return LinkSettings(
+        tuple(key.encode() for key in keys if key), settings.public_base_url, settings.feedback_window_seconds
+    )
 
 
 def webhook_for(url: str) -> Webhook:
@@ -181,8 +190,10 @@ class Container:
             self.webhook,
             self.clock,
             FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE),
+            links=partial(answer_links, link_settings(s)),
         )
         self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
+        self.link_service = LinkService(self.tickets, self.feedback_service, self.clock, link_settings(s))
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation

@@ -141,6 +141,7 @@ class ShortTimeoutTransport(HttpTransport):
 def configured_secrets(settings: Settings) -> set[str]:
     """The literal values an event must never carry: secrets, keys, the connection string."""
     values = {settings.auth_jwt_secret, settings.agent_api_key, settings.notify_webhook_url}
+    values |= {settings.feedback_link_secret, settings.feedback_link_secret_previous}
     connection = getattr(settings, "storage_connection", "") or ""
     values.add(connection)
     for part in connection.split(";"):
@@ -359,14 +360,17 @@ MAX_PAYLOAD_BYTES = 1024 * 1024
 
 
 def free_text(payload: bytes | None) -> tuple[str, ...]:
-    """The values (and their lines) under free-text keys anywhere in a JSON payload, longest
-    first; nothing for a payload that is not JSON."""
+    """The values (and their lines) under free-text keys anywhere in a JSON payload, or an HTML
+    form's (one-click answers post one), longest first; nothing for any other payload."""
     if not payload or len(payload) > MAX_PAYLOAD_BYTES:
         return ()
     try:
         document = json.loads(payload)
     except ValueError:
-        return ()
+        try:
+            document = dict(parse_qsl(payload.decode(), keep_blank_values=True, strict_parsing=True))
+        except ValueError:  # UnicodeDecodeError included
+            return ()
     found: set[str] = set()
 
     def walk(value: Any, key: str = "") -> None:

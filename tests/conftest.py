@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,14 @@ from shared.container import Container
 from tests.helpers import installed
 
 SECRET = "test-secret-0123456789abcdef0123456789abcdef"
+LINK_SECRET = "t3st-l1nk-K9qv2XbR7mWz4LpN8sYc1HdF6gJ0aE5u"
+PUBLIC_BASE_URL = "https://resolvemeq.test"
+# Outside ENVIRONMENT=local the one-click answer links need their key and public address
+# (shared/config.py refuses the settings without them); the tests that build such settings stand
+# for a deployment that sets them. The refusals are tested with them removed
+# (tests/unit/test_feedback_links.py). Host processes the tests start inherit them.
+os.environ.setdefault("FEEDBACK_LINK_SECRET", LINK_SECRET)
+os.environ.setdefault("PUBLIC_BASE_URL", PUBLIC_BASE_URL)
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ is still due, what sending it changes, and what it says."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -90,9 +90,12 @@ def followup_sent(ticket: Ticket, action_seq: int, now: datetime) -> tuple[Ticke
     )
 
 
-def followup_notice(ticket: Ticket, action_seq: int, at: datetime) -> Notification:
+def followup_notice(
+    ticket: Ticket, action_seq: int, at: datetime, answers: Mapping[str, str] | None = None
+) -> Notification:
     """The owner's in-app notification. `at` must be the same for every delivery of one follow-up
-    (the time it was due), so writing it again adds nothing."""
+    (the time it was due), so writing it again adds nothing; so must `answers`, the one-click
+    answer links (`yes`, `no`)."""
     return Notification(
         id=notification_id(ticket.id, action_seq),
         user=ticket.user,
@@ -105,15 +108,19 @@ def followup_notice(ticket: Ticket, action_seq: int, at: datetime) -> Notificati
             "is reopened and goes to a person."
         ),
         created_at=at,
-        links={"ticket": f"/api/tickets/{ticket.id}/"},
+        links={"ticket": f"/api/tickets/{ticket.id}/", **(answers or {})},
     )
 
 
-def webhook_text(ticket: Ticket) -> str:
+def webhook_text(ticket: Ticket, answers: Mapping[str, str] | None = None) -> str:
     """What a chat channel is told: the ticket number and its owner, never what the ticket says
-    (its description or title are the owner's words)."""
+    (its description or title are the owner's words); then the one-click answer links, bare
+    URLs that Slack and Teams both turn into links."""
     owner = ticket.user.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")  # Slack's escapes
-    return (
+    text = (
         f"{FOLLOWUP_TITLE} Ticket #{ticket.id} of {owner} was resolved automatically; "
         "the owner was asked in ResolveMeQ whether the fix held."
     )
+    if answers and "yes" in answers and "no" in answers:
+        text += f"\nYes, it works: {answers['yes']}\nNo, still broken: {answers['no']}"
+    return text

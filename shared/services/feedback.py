@@ -6,13 +6,15 @@ import logging
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from shared.domain import feedback
 from shared.domain.feedback import Answered, ResolutionFeedback
-from shared.domain.models import Notification, NotificationKind, Principal, Ticket
+from shared.domain.models import ActionType, Notification, NotificationKind, Principal, Ticket
 from shared.domain.public import FeedbackRecorded
-from shared.errors import ConcurrencyConflict, ConcurrentUpdate, Conflict, NotFound
+from shared.errors import AppError, ConcurrencyConflict, ConcurrentUpdate, Conflict, NotFound
 from shared.ports import Clock, NotificationStore, TicketRepository
+from shared.services.ledger import Once
 
 MAX_ATTEMPTS = 8
 log = logging.getLogger("resolvemeq.feedback")
@@ -20,6 +22,15 @@ log = logging.getLogger("resolvemeq.feedback")
 
 class NoResolution(Conflict):
     code = "no_resolution"
+
+
+@dataclass(frozen=True)
+class OnceAnswer:
+    """An answer that may be recorded once: under `request_id` in the ticket's ledger."""
+
+    request_id: str
+    used: AppError  # raised when the record exists: the answer was taken before
+    check: Callable[[Ticket], None] = lambda ticket: None  # raises to refuse the ticket as read
 
 
 class FeedbackService:
@@ -38,13 +49,33 @@ class FeedbackService:
         self.clock = clock
         self.pause = pause
 
-    def answer(self, caller: Principal, ticket_id: int, answer: ResolutionFeedback) -> FeedbackRecorded:
+    def answer(
+        self,
+        caller: Principal | None,
+        ticket_id: int,
+        answer: ResolutionFeedback,
+        once: OnceAnswer | None = None,
+    ) -> FeedbackRecorded:
         """Record `answer` (replacing any earlier one). Raises NotFound (not the caller's ticket,
         owner or staff), NoResolution (none, or voided), ConcurrentUpdate (still losing the race
-        against other writers after MAX_ATTEMPTS)."""
+        against other writers after MAX_ATTEMPTS).
+
+        With `once` (a one-click link), the answer is taken at most once: its ledger record is
+        read with the ticket and committed in the answer's own transaction, so a second use, even
+        a concurrent one, finds it and raises `once.used`; `once.check` may refuse the ticket
+        (the link's resolution was replaced) before anything is written. A `caller` of None acts
+        as the ticket's owner: the link, not a login, says who answers."""
         for attempt in range(MAX_ATTEMPTS):
-            ticket = self.tickets.get(ticket_id)
-            if ticket is None or not caller.can_see(ticket):
+            if once is None:
+                ticket = self.tickets.get(ticket_id)
+            else:
+                ticket, record = self.tickets.get_with_request(ticket_id, once.request_id)
+                if record is not None:
+                    raise once.used
+            if once is not None and ticket is not None:
+                once.check(ticket)
+                caller = caller or Principal(sub=ticket.user)
+            if ticket is None or caller is None or not caller.can_see(ticket):
                 raise NotFound(f"Ticket {ticket_id} was not found.")
             try:
                 answered = feedback.answer(ticket, answer, caller.sub, self.clock())
@@ -54,7 +85,12 @@ class FeedbackService:
                     "(it was not resolved by the agent, or the resolution was rolled back)."
                 ) from None
             try:
-                self.tickets.save(answered.ticket, answered.entries)
+                if once is None:
+                    self.tickets.save(answered.ticket, answered.entries)
+                else:
+                    version = answered.ticket.version
+                    done = Once.completed(once.request_id, ActionType.FEEDBACK_RECEIVED, version, "answered")
+                    self.tickets.save(answered.ticket, answered.entries, request=done)
             except ConcurrencyConflict:
                 # Someone changed the ticket meanwhile: decide again on what they committed. The
                 # jitter spreads double-submits and concurrent writers apart.

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -70,6 +71,11 @@ class FollowupOutcome(StrEnum):
     MISSING = "missing"  # the ticket does not exist
 
 
+# The follow-up's one-click answer links, {"yes": url, "no": url}, for (ticket, action seq, resolved
+# at): shared/services/links.py `answer_links` with the settings.
+AnswerLinks = Callable[[Ticket, int, datetime], dict[str, str]]
+
+
 @dataclass(frozen=True)
 class FollowupTimings:
     delay_seconds: int  # FOLLOWUP_DELAY_SECONDS: the notification is dated when it was due
@@ -86,9 +92,11 @@ class FollowupService:
         webhook: Webhook | None,
         clock: Clock,
         timings: FollowupTimings,
+        links: AnswerLinks | None = None,
     ) -> None:
         self._tickets, self._once, self._notifications = tickets, once, notifications
         self._queue, self._webhook, self._clock, self._timings = queue, webhook, clock, timings
+        self._links = links
 
     def run(self, message: FollowupMessage) -> str:
         """Send the follow-up of one auto-resolution, once: a FollowupOutcome or FollowupSkipped.
@@ -110,13 +118,13 @@ class FollowupService:
             self._queue.send(self._timings.queue, message, min(claim.wait_seconds, CLAIM_POLL_SECONDS))
             return FollowupOutcome.WAITING
         try:
-            outcome = self._send(ticket, message.action_seq, claim.etag)
+            outcome, answers = self._send(ticket, message.action_seq, claim.etag)
         except Exception:
             self._once.release(ticket.id, request, claim.etag)  # the host's retry may run
             raise
         log.info("follow-up of ticket %s (action %s): %s", ticket.id, message.action_seq, outcome)
         if outcome == FollowupOutcome.SENT:
-            self._post(ticket)
+            self._post(ticket, answers)
         return outcome
 
     def _later(self, message: FollowupMessage, left: timedelta) -> str:
@@ -124,30 +132,33 @@ class FollowupService:
         self._queue.send(self._timings.queue, message, delay)
         return FollowupOutcome.RESCHEDULED
 
-    def _send(self, ticket: Ticket, seq: int, claim: str) -> str:
+    def _send(self, ticket: Ticket, seq: int, claim: str) -> tuple[str, dict[str, str]]:
         """Notify and commit FOLLOWUP_SENT with the COMPLETED record, or complete unchanged; a lost
-        race reads the ticket again and decides again."""
+        race reads the ticket again and decides again. Also returns the one-click answer links
+        the notification carries, for the webhook post."""
         request = request_id(seq)
         for _ in range(SAVE_ATTEMPTS):
             since = self._since(ticket, seq)
             reason = skip_reason(ticket, seq, since)
             if reason is not None:
                 self._once.complete_unchanged(ticket.id, request, claim, reason)
-                return reason
-            due = resolved_at(ticket, seq, since) + timedelta(seconds=self._timings.delay_seconds)
-            self._notifications.add(followup_notice(ticket, seq, due))
+                return reason, {}
+            resolved = resolved_at(ticket, seq, since)
+            due = resolved + timedelta(seconds=self._timings.delay_seconds)
+            answers = self._links(ticket, seq, resolved) if self._links else {}
+            self._notifications.add(followup_notice(ticket, seq, due, answers))
             changed, entry = followup_sent(ticket, seq, self._clock())
             done = Once.completed(request, ActionType.FOLLOWUP_SENT, changed.version, FollowupOutcome.SENT)
             try:
                 self._tickets.save(changed, [entry], request=done)
-                return FollowupOutcome.SENT
+                return FollowupOutcome.SENT, answers
             except ConcurrencyConflict:
                 pass  # the ticket changed since it was read
             fresh, record = self._tickets.get_with_request(ticket.id, request)
             if record is not None and record.status == RecordStatus.COMPLETED:
-                return FollowupOutcome.DUPLICATE  # a delivery that took our claim over committed
+                return FollowupOutcome.DUPLICATE, {}  # a delivery that took our claim over committed
             if fresh is None:
-                return FollowupOutcome.MISSING
+                return FollowupOutcome.MISSING, {}
             ticket = fresh
         raise ConcurrencyConflict(f"ticket {ticket.id} kept changing during its follow-up")
 
@@ -168,11 +179,11 @@ class FollowupService:
                 return found
             cursor = page.next_cursor
 
-    def _post(self, ticket: Ticket) -> None:
+    def _post(self, ticket: Ticket, answers: dict[str, str]) -> None:
         if self._webhook is None:
             return
         try:
-            posted = self._webhook.post(webhook_text(ticket))
+            posted = self._webhook.post(webhook_text(ticket, answers))
         except Exception:  # the port never raises; a bug there must not fail a committed follow-up
             log.exception("follow-up of ticket %s: the webhook failed", ticket.id)
             return

@@ -34,6 +34,8 @@ DECLARED = {
     "auth_login": ("POST", "auth/login", "public"),
     "auth_profile": ("GET", "auth/profile", "public"),
     "auth_refresh": ("POST", "auth/api/token/refresh", "public"),
+    "feedback_link_answer": ("POST", "feedback/{token}", "public"),
+    "feedback_link_page": ("GET", "feedback/{token}", "public"),
     "notifications_list": ("GET", "notifications", "user"),
     "notifications_list_web": ("GET", "auth/notifications", "user"),
     "ops_health": ("GET", "health", "public"),
@@ -137,8 +139,11 @@ def test_authentication_and_role_come_before_the_body(op: Operation, bad: str, c
 
 
 def test_public_operations_admit_anyone_and_treat_a_bad_token_as_anonymous() -> None:
-    public = [op for op in OPERATIONS if op.access == "public" and not op.name.startswith("auth_")]
-    assert {op.name for op in public} == {"ops_health", "ops_openapi"}  # the dev login: test_dev_login.py
+    public = [
+        op for op in OPERATIONS if op.access == "public" and not op.name.startswith(("auth_", "feedback_"))
+    ]
+    # the dev login: test_dev_login.py; one-click answer links: test_feedback_links.py
+    assert {op.name for op in public} == {"ops_health", "ops_openapi"}
     for op in public:
         for headers in (
             {},

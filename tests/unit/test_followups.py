@@ -188,8 +188,16 @@ def test_a_followup_is_sent_in_app_and_on_the_webhook_and_recorded(
     )
     assert notice.title == "Is everything still working?" and "hunter2" not in notice.message
     assert notice.created_at == resolved_at + timedelta(seconds=DELAY)  # when it was due
-    assert notice.links == {"ticket": f"/api/tickets/{ticket.id}/"}
+    assert (
+        set(notice.links) == {"ticket", "yes", "no"}
+        and notice.links["ticket"] == f"/api/tickets/{ticket.id}/"
+    )
+    assert (
+        notice.links["yes"].startswith(c.settings.public_base_url + "/api/feedback/")
+        and notice.links["yes"] != (notice.links["no"])
+    )  # one-click answers: tests/unit/test_feedback_links.py
     assert len(webhook.posts) == 1 and f"#{ticket.id}" in webhook.posts[0]
+    assert notice.links["yes"] in webhook.posts[0] and notice.links["no"] in webhook.posts[0]
     _, record = c.tickets.get_with_request(ticket.id, "followup-2")
     assert record is not None and record.status == RecordStatus.COMPLETED
     assert record.action_type == ActionType.FOLLOWUP_SENT and record.ticket_version == 3

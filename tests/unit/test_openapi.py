@@ -87,7 +87,7 @@ def test_path_parameters_take_their_types_from_the_route_template() -> None:
             in_path = [p for p in documented.get("parameters", []) if p["in"] == "path"]
             expected = [
                 {"name": name, "in": "path", "required": True, "schema": {"type": kind}}
-                for name, kind in (("id", "integer"), ("action_id", "string"))
+                for name, kind in (("id", "integer"), ("action_id", "string"), ("token", "string"))
                 if f"{{{name}}}" in path
             ]
             assert in_path == expected
