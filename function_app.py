@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import agent, auth, followups, notifications, ops, tickets
+from functions import agent, auth, followups, insights, notifications, ops, tickets
 from shared.observability import configure_logging
 
 configure_logging()
@@ -14,3 +14,4 @@ app.register_functions(ops.bp)
 app.register_functions(notifications.bp)
 app.register_functions(followups.bp)
 app.register_functions(auth.bp)
+app.register_functions(insights.bp)
