@@ -246,3 +246,25 @@ def test_mark_all_read_of_a_full_page_is_one_batch(store: NotificationStore) -> 
         store.add(notice(n, at=NOW + timedelta(seconds=n)))
     assert store.mark_all_read("alice", 100) == 100
     assert all(n.read for n in store.list("alice", 100, None).results)
+
+
+def test_marking_read_costs_one_request_and_read_all_two(azurite_conn: str) -> None:
+    table = StorageClients(azurite_conn).table(f"n{uuid.uuid4().hex[:20]}")
+    table.create_table()
+    try:
+        store = TableNotificationStore(table)
+        for n in range(150):
+            store.add(notice(n, at=NOW + timedelta(seconds=n)))
+        before = round_trips()
+        assert store.mark_read("alice", key(notice(3, at=NOW + timedelta(seconds=3)))) is True
+        assert store.mark_read("alice", key(notice(999))) is False
+        assert round_trips() - before == 2
+        before = round_trips()
+        assert store.mark_all_read("alice", 100) == 100  # of 150: the newest 100, bounded
+        assert round_trips() - before == 2
+        with pytest.raises(ValueError):
+            store.mark_all_read("alice", 101)  # more than one batch holds
+        unread = [n.id for n in store.list("alice", 150, None).results if not n.read]
+        assert unread == [f"n-{n}" for n in range(49, -1, -1) if n != 3]
+    finally:
+        table.delete_table()
