@@ -328,3 +328,23 @@ def test_read_all_marks_the_callers_notifications_read(container: Container) -> 
     assert payload(again) == {"marked": 0}
     envelope = payload(invoke("notifications_list", headers=ALICE))
     assert all(n["read"] for n in envelope["results"])
+
+
+def test_openapi_shows_the_web_clients_shapes() -> None:
+    from functions.ops import openapi_document
+
+    paths = openapi_document("test")["paths"]
+
+    def answer(path: str, method: str = "get") -> dict[str, Any]:
+        return paths[path][method]["responses"]["200"]["content"]["application/json"]["schema"]  # type: ignore[no-any-return]
+
+    assert answer("/api/tickets/list/")["items"] == {"$ref": "#/components/schemas/TicketPublic"}
+    assert answer("/api/tickets/")["title"] == "TicketPage"  # /tickets/ keeps the envelope
+    assert answer("/api/tickets/agent/recommendations/")["items"]["$ref"].endswith("/TicketRecommendations")
+    assert paths["/api/tickets/agent/recommendations/"]["get"]["x-required-role"] == "staff"
+    assert "agent_response" in answer("/api/tickets/{id}/agent-status/")["properties"]
+    assert "similar_tickets" in answer("/api/tickets/{id}/ai-suggestions/")["properties"]
+    assert "marked" in answer("/api/auth/notifications/{key}/read/", "patch")["properties"]
+    assert "marked" in answer("/api/auth/notifications/read-all/", "post")["properties"]
+    created = paths["/api/tickets/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert {"user", "status"} <= set(created["properties"])
