@@ -9,8 +9,15 @@ from pydantic import Field, StringConstraints
 
 from functions.http import Call, Query, api, json_response
 from shared.domain.feedback import ResolutionFeedback
-from shared.domain.models import Status, StatusChange, TicketCreate
-from shared.domain.public import FeedbackRecorded, HistoryPage, RollbackResult, TicketPage, TicketPublic
+from shared.domain.models import StatusChange, StatusIn, TicketCreate
+from shared.domain.public import (
+    FeedbackRecorded,
+    HistoryPage,
+    RollbackResult,
+    TicketPage,
+    TicketPublic,
+    WebTicketList,
+)
 from shared.domain.rollback import RollbackRequest
 
 bp = func.Blueprint()
@@ -24,7 +31,7 @@ class HistoryQuery(Query):
 
 
 class ListQuery(Query):
-    status: Status | None = None
+    status: StatusIn | None = None
     limit: int = Field(20, ge=1, le=100)
     cursor: Cursor | None = None
     mine: bool = False
@@ -46,22 +53,23 @@ def tickets_create(call: Call) -> func.HttpResponse:
     return json_response(ticket, 201, quota.headers() if quota else None)
 
 
-def _list(call: Call) -> func.HttpResponse:
+def _list(call: Call) -> TicketPage:
     q = call.query(ListQuery)
-    page = call.container.ticket_service.list(call.caller, q.status, q.limit, q.cursor, q.mine)
-    return json_response(page)
+    return call.container.ticket_service.list(call.caller, q.status, q.limit, q.cursor, q.mine)
 
 
 @api(bp, "tickets_list", "tickets", "GET", access="user", query=ListQuery, response=TicketPage)
 def tickets_list(call: Call) -> func.HttpResponse:
     """GET /api/tickets/"""
-    return _list(call)
+    return json_response(_list(call))
 
 
-@api(bp, "tickets_list_alias", "tickets/list", "GET", access="user", query=ListQuery, response=TicketPage)
+@api(bp, "tickets_list_alias", "tickets/list", "GET", access="user", query=ListQuery, response=WebTicketList)
 def tickets_list_alias(call: Call) -> func.HttpResponse:
-    """GET /api/tickets/list/"""
-    return _list(call)
+    """GET /api/tickets/list/ — the same page as the web client's bare array (`X-Next-Cursor`)."""
+    page = _list(call)
+    headers = {"X-Next-Cursor": page.next_cursor} if page.next_cursor else None
+    return json_response([t.model_dump(mode="json") for t in page.results], 200, headers)
 
 
 @api(bp, "tickets_get", "tickets/{id:int}", "GET", access="user", response=TicketPublic)
@@ -75,12 +83,12 @@ def tickets_get(call: Call) -> func.HttpResponse:
     "tickets_status",
     "tickets/{id:int}/status",
     "POST",
-    access="staff",
+    access="user",
     body=StatusChange,
     response=TicketPublic,
 )
 def tickets_status(call: Call) -> func.HttpResponse:
-    """POST /api/tickets/{id}/status/ (staff)"""
+    """POST /api/tickets/{id}/status/ — staff; an owner may only close their own ticket."""
     change = call.body(StatusChange)
     return json_response(
         call.container.ticket_service.change_status(call.caller, call.route_int("id"), change)

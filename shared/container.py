@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from shared import observability
 from shared.agent.embedded import EmbeddedAgent
+from shared.agent.embedded.similar import TicketMatcher
 from shared.auth import Authenticator
 from shared.config import Settings, get_settings, problems, setting_names
 from shared.domain.decision import Thresholds
@@ -46,6 +47,7 @@ from shared.services.controls import ControlsService
 from shared.services.feedback import FeedbackService
 from shared.services.followups import FollowupService, FollowupTimings
 from shared.services.health import HealthService
+from shared.services.insights import InsightService
 from shared.services.ledger import Once
 from shared.services.links import LinkService, LinkSettings, answer_links
 from shared.services.notifications import NotificationService
@@ -180,6 +182,7 @@ class Container:
             after_rollback=self.auto_pause.after_rollback,
         )
         self.notification_service = NotificationService(self.notifications)
+        self.insight_service = InsightService(self.tickets, TicketMatcher(), s.confidence_high)
         if self.webhook is None and s.notify_webhook_url:
             self.webhook = webhook_for(s.notify_webhook_url)
         self.followup_service = FollowupService(

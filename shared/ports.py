@@ -24,6 +24,7 @@ from shared.domain.models import (
     RequestRecord,
     Status,
     Ticket,
+    TicketPublic,
 )
 
 Clock = Callable[[], datetime]
@@ -216,6 +217,15 @@ class NotificationStore(Protocol):
         `next_cursor` (the last one shown, shared/storage/keys.py NOTIFICATION_CURSOR) continues
         after it, with no gap or repeat, or is None on the last page."""
 
+    def mark_read(self, user: str, key: str) -> bool:
+        """Mark the notification of `user` whose key (`notification_row`, as the list's cursors
+        are) is `key` read; False when `user` has none with that key. Only the recipient's own
+        partition is looked at, so nobody marks another's."""
+
+    def mark_all_read(self, user: str, limit: int) -> int:
+        """Mark the newest `limit` notifications of `user` read (one page read and one batch
+        written, so the work is bounded whatever the partition holds); how many were unread."""
+
 
 @dataclass(frozen=True)
 class RollbackTally:
@@ -280,6 +290,14 @@ class Webhook(Protocol):
 class Analyser(Protocol):
     def analyse(self, ticket: dict[str, Any]) -> Analysis:
         """SPEC §6 step 1; raises AgentUnavailable."""
+
+
+class SimilarTickets(Protocol):
+    def similar(
+        self, ticket: TicketPublic, candidates: Sequence[TicketPublic], limit: int
+    ) -> list[tuple[TicketPublic, float]]:
+        """The `candidates` most like `ticket` (never itself), most similar first, with their
+        score; at most `limit`, and only those sharing a word with it. Pure: reads no storage."""
 
 
 class Telemetry(Protocol):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.domain.models import ActionType, HistoryEntry, StatusChange, Ticket
+from shared.domain.models import ActionType, HistoryEntry, Status, StatusChange, Ticket
 
 
 def change_status(
@@ -25,3 +25,9 @@ def change_status(
         params=change.model_dump(mode="json", exclude_none=True),
         reasoning=change.reason,
     )
+
+
+def owner_may(change: StatusChange) -> bool:
+    """What a ticket's owner may do with the status route: close it (the web client's "mark as
+    closed"), with a reason if they like, and nothing else: no other status, team or priority."""
+    return change.status == Status.CLOSED and change.assigned_team is None and change.priority is None

@@ -6,9 +6,9 @@ import re
 from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 
 class Category(StrEnum):
@@ -105,15 +105,40 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def _underscored(value: Any) -> Any:
+    """The web client writes statuses with hyphens (`in-progress`); the API's word is `in_progress`."""
+    if isinstance(value, str) and not isinstance(value, Status) and "-" in value:
+        return value.replace("-", "_")
+    return value
+
+
+# Words the web client sends for a category of SPEC §5's list: stored and shown back as that category.
+CATEGORY_ALIASES = {"mobile": Category.PHONE.value}
+
+
+def _category_alias(value: Any) -> Any:
+    if isinstance(value, str) and not isinstance(value, Category):
+        return CATEGORY_ALIASES.get(value, value)
+    return value
+
+
+StatusIn = Annotated[Status, BeforeValidator(_underscored)]
+CategoryIn = Annotated[Category, BeforeValidator(_category_alias)]
+
+
 class TicketCreate(_Strict):
     issue_type: IssueType
     description: Annotated[str, StringConstraints(max_length=10_000), Storable] = ""
-    category: Category = Category.OTHER
+    category: CategoryIn = Category.OTHER
     tags: Annotated[list[Tag], Field(max_length=20)] = []
+    # The web client's form also sends these: `user` must name the caller (TicketService.create),
+    # `status` can only be the status every new ticket gets.
+    user: Annotated[str, Storable] | None = None
+    status: Literal["new"] | None = None
 
 
 class StatusChange(_Strict):
-    status: Status
+    status: StatusIn
     reason: Annotated[str, StringConstraints(max_length=1000), Storable] = ""
     assigned_team: Annotated[str, StringConstraints(max_length=100), Storable] | None = None
     priority: Priority | None = None
@@ -293,6 +318,7 @@ class Notification(BaseModel):
     message: Annotated[str, StringConstraints(max_length=NOTIFICATION_MESSAGE_MAX), Storable]
     created_at: datetime
     links: Annotated[dict[LinkName, Link], Field(max_length=5)] = {}
+    read: bool = False  # set by its recipient (NotificationStore.mark_read); adding it again keeps it
 
 
 class Page(BaseModel):

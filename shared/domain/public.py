@@ -6,7 +6,7 @@ model here has it: the ticket's version, for one, is not."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
 
@@ -25,22 +25,31 @@ from shared.domain.models import (
 __all__ = [
     "AgentControlsPublic",
     "AgentHealth",
+    "AgentRecommendations",
+    "AgentResponse",
+    "AgentStatus",
+    "AiSuggestions",
     "FeedbackRecorded",
     "Health",
     "HealthReport",
     "HealthStatus",
     "HistoryEntryPublic",
     "HistoryPage",
+    "MarkedRead",
     "NotificationPage",
     "NotificationPublic",
     "ProcessAccepted",
     "ProcessSkipped",
+    "Recommendation",
     "RollbackResult",
+    "SimilarTicket",
     "StorageHealth",
     "TicketPage",
     "TicketPublic",
+    "TicketRecommendations",
     "WebNotification",
     "WebNotifications",
+    "WebTicketList",
 ]
 
 
@@ -97,6 +106,7 @@ class NotificationPublic(BaseModel):
     message: str
     created_at: datetime
     links: dict[str, str] = {}
+    read: bool = False
 
     @classmethod
     def of(cls, notification: Notification) -> NotificationPublic:
@@ -112,9 +122,9 @@ class NotificationPage(BaseModel):
 
 class WebNotification(BaseModel):
     """A notification as the web client's header bell reads it (`GET /auth/notifications/`).
-    Nothing marks one read yet, so `is_read` is false; `link` is the ticket's (or the first) link."""
+    `link` is the ticket's (or the first) link."""
 
-    id: str
+    id: str  # the notification's key (NOTIFICATION_CURSOR): what `/{id}/read/` takes back
     is_read: bool = False
     title: str
     message: str
@@ -127,6 +137,7 @@ class WebNotification(BaseModel):
         links = notification.links
         return cls(
             id=notification.id,
+            is_read=notification.read,
             title=notification.title,
             message=notification.message,
             type=notification.kind,
@@ -136,6 +147,9 @@ class WebNotification(BaseModel):
 
 
 WebNotifications = RootModel[list[WebNotification]]
+WebTicketList = RootModel[list[TicketPublic]]
+"""`GET /tickets/list/`: the page of `/tickets/` as the web client's bare array (cursor in
+`X-Next-Cursor`)."""
 """The web client's bare array (the cursor travels in the `X-Next-Cursor` header)."""
 
 
@@ -197,3 +211,92 @@ class FeedbackRecorded(BaseModel):
     ticket_id: int
     resolution_confirmed: bool
     ticket_reopened: bool
+
+
+class AgentSolution(BaseModel):
+    steps: list[str] = []
+    success_probability: float | None = None
+    estimated_time: str | None = None
+
+
+class AgentResponse(BaseModel):
+    """The agent's last analysis of a ticket, as the web client's insights panel reads it."""
+
+    confidence: float | None = None
+    recommended_action: str | None = None
+    reasoning: str = ""
+    analysis: dict[str, Any] = {}
+    solution: AgentSolution = AgentSolution()
+    decided_action: str | None = None  # what the decision table made of it (deferred ones included)
+    knowledge_base_entries: list[str] = []
+
+
+class AgentStatus(BaseModel):
+    """`GET /tickets/{id}/agent-status/`: from the ticket's `agent` summary; null before any analysis."""
+
+    ticket_id: int
+    status: str
+    agent_processed: bool
+    agent_response: AgentResponse | None = None
+    last_updated: datetime | None = None
+
+    @classmethod
+    def of(cls, ticket: TicketPublic) -> AgentStatus:
+        agent = ticket.agent
+        if not agent:
+            return cls(
+                ticket_id=ticket.id, status=ticket.status.value, agent_processed=ticket.agent_processed
+            )
+        return cls(
+            ticket_id=ticket.id,
+            status=ticket.status.value,
+            agent_processed=ticket.agent_processed,
+            agent_response=AgentResponse.model_validate(agent, from_attributes=False),
+            last_updated=agent.get("processed_at") or ticket.updated_at,
+        )
+
+
+class SimilarTicket(BaseModel):
+    ticket_id: int
+    issue_type: str
+    category: str
+    status: str
+    score: float  # the embedded matcher's score against the ticket asked about (higher: closer)
+
+
+class AiSuggestions(BaseModel):
+    """`GET /tickets/{id}/ai-suggestions/`: the tickets the caller may see most like this one
+    (at most 5, most similar first), and the knowledge-base entries the agent matched it to."""
+
+    ticket_id: int
+    similar_tickets: list[SimilarTicket]
+    knowledge_base_entries: list[str] = []
+
+
+class Recommendation(BaseModel):
+    type: Literal["high_confidence_solution", "suggested_solution"]
+    message: str
+    confidence: float | None = None
+
+
+class TicketRecommendations(BaseModel):
+    """One open ticket the agent analysed and did not act on (deferred, or shadow mode), with what
+    it would have done."""
+
+    ticket_id: int
+    title: str
+    created_at: datetime
+    category: str
+    priority: str
+    deferred_because: str | None = None  # the deferral's reason (gate, cap, rollout) or "shadow_mode"
+    recommendations: list[Recommendation]
+
+
+AgentRecommendations = RootModel[list[TicketRecommendations]]
+"""`GET /tickets/agent/recommendations/`: the web client's bare array, newest first."""
+
+
+class MarkedRead(BaseModel):
+    """`PATCH /auth/notifications/{id}/read/` and `POST /auth/notifications/read-all/`."""
+
+    marked: int  # notifications this call changed from unread to read

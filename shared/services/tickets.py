@@ -12,7 +12,7 @@ from shared.domain.models import (
     storable,
 )
 from shared.domain.public import HistoryEntryPublic, HistoryPage, TicketPage, TicketPublic
-from shared.errors import ConcurrencyConflict, Conflict, NotFound, ValidationFailed
+from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
 from shared.ports import MAX_OWNER_KEY, Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 from shared.services.throttle import Quota, throttled
 
@@ -39,6 +39,12 @@ class TicketService:
         A refused request writes nothing: the caller's id must be storable, and the repository
         counts the create in the caller's window atomically with its first write."""
         _check_owner(self.tickets, caller.sub)
+        if data.user is not None and data.user != caller.sub:
+            # Nobody files a ticket in another's name, staff included: it would land in their list.
+            raise ValidationFailed(
+                "A ticket can only be created for yourself.",
+                [{"loc": "user", "msg": "Must be your own user id, or left out."}],
+            )
         now = self.clock()
         ticket = Ticket(
             id=self.tickets.next_id(),
@@ -91,10 +97,13 @@ class TicketService:
         )
 
     def change_status(self, caller: Principal, ticket_id: int, change: StatusChange) -> TicketPublic:
-        """A human change (the route admits staff only), recorded in the ticket's history.
-        Raises NotFound, Conflict."""
+        """A human change, recorded in the ticket's history: staff change anything; a user only
+        closes their own ticket (changes.owner_may). Raises NotFound (not the caller's ticket),
+        Forbidden (a user asking for more than closing), Conflict."""
         for _ in range(MAX_RETRIES):
             ticket = self._visible(caller, ticket_id)
+            if not caller.is_staff and not changes.owner_may(change):
+                raise Forbidden("You can close your own ticket; only staff can change it otherwise.")
             changed, entry = changes.change_status(ticket, change, caller.sub, self.clock())
             try:
                 self.tickets.save(changed, [entry])

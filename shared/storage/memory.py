@@ -261,6 +261,22 @@ class InMemoryNotificationStore:
             results=page, next_cursor=notification_row(page[-1].created_at, page[-1].id) if more else None
         )
 
+    def mark_read(self, user: str, key: str) -> bool:
+        with self._lock:
+            rows = self._by_partition.get(notification_partition(user), {})
+            if key not in rows:
+                return False
+            rows[key] = rows[key].model_copy(update={"read": True})
+            return True
+
+    def mark_all_read(self, user: str, limit: int) -> int:
+        with self._lock:
+            rows = self._by_partition.get(notification_partition(user), {})
+            unread = [r for r in sorted(rows)[:limit] if not rows[r].read]
+            for r in unread:
+                rows[r] = rows[r].model_copy(update={"read": True})
+            return len(unread)
+
 
 class InMemoryRollbackLog:
     HOUR = timedelta(hours=1)

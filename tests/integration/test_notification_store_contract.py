@@ -18,7 +18,7 @@ from shared.domain.models import (
 )
 from shared.ports import MAX_OWNER_KEY, NotificationStore
 from shared.storage.clients import StorageClients, round_trips
-from shared.storage.keys import STAFF_NOTICES, notification_partition
+from shared.storage.keys import STAFF_NOTICES, notification_partition, notification_row
 from shared.storage.memory import InMemoryNotificationStore
 from shared.storage.tables.notifications import TableNotificationStore
 
@@ -197,5 +197,74 @@ def test_a_page_is_one_round_trip_and_an_add_one(azurite_conn: str) -> None:
         page = store.list("alice", 20, None)
         store.list("alice", 20, page.next_cursor)
         assert round_trips() - before == 4
+    finally:
+        table.delete_table()
+
+
+def key(n: Notification) -> str:
+    return notification_row(n.created_at, n.id)
+
+
+def test_mark_read_marks_only_the_recipients_own_notification(store: NotificationStore) -> None:
+    mine, bobs = notice(1), notice(2, user="bob")
+    store.add(mine)
+    store.add(bobs)
+    assert store.mark_read("alice", key(bobs)) is False  # another's key, asked in one's own name
+    assert store.mark_read("alice", key(notice(3))) is False  # no such notification
+    assert [n.read for n in store.list("bob", 10, None).results] == [False]
+    assert store.mark_read("alice", key(mine)) is True
+    assert store.mark_read("alice", key(mine)) is True  # again: still read, no error
+    assert [n.read for n in store.list("alice", 10, None).results] == [True]
+    assert store.list("alice", 10, None).results[0] == mine.model_copy(update={"read": True})
+
+
+def test_adding_a_notification_again_keeps_it_read(store: NotificationStore) -> None:
+    first = notice(1)
+    store.add(first)
+    store.mark_read("alice", key(first))
+    store.add(first)  # a retried cause writes it again
+    assert [n.read for n in store.list("alice", 10, None).results] == [True]
+
+
+def test_mark_all_read_marks_the_newest_page_and_counts_the_unread(store: NotificationStore) -> None:
+    notices = [notice(n, at=NOW + timedelta(minutes=n)) for n in range(5)]
+    for n in notices:
+        store.add(n)
+    store.add(notice(9, user="bob"))
+    store.mark_read("alice", key(notices[4]))
+    assert store.mark_all_read("alice", 3) == 2  # the newest three, one of them already read
+    assert [n.read for n in store.list("alice", 10, None).results] == [True, True, True, False, False]
+    assert store.mark_all_read("alice", 100) == 2
+    assert store.mark_all_read("alice", 100) == 0
+    assert all(n.read for n in store.list("alice", 10, None).results)
+    assert [n.read for n in store.list("bob", 10, None).results] == [False]
+    assert store.mark_all_read("nobody", 100) == 0
+
+
+def test_mark_all_read_of_a_full_page_is_one_batch(store: NotificationStore) -> None:
+    for n in range(100):
+        store.add(notice(n, at=NOW + timedelta(seconds=n)))
+    assert store.mark_all_read("alice", 100) == 100
+    assert all(n.read for n in store.list("alice", 100, None).results)
+
+
+def test_marking_read_costs_one_request_and_read_all_two(azurite_conn: str) -> None:
+    table = StorageClients(azurite_conn).table(f"n{uuid.uuid4().hex[:20]}")
+    table.create_table()
+    try:
+        store = TableNotificationStore(table)
+        for n in range(150):
+            store.add(notice(n, at=NOW + timedelta(seconds=n)))
+        before = round_trips()
+        assert store.mark_read("alice", key(notice(3, at=NOW + timedelta(seconds=3)))) is True
+        assert store.mark_read("alice", key(notice(999))) is False
+        assert round_trips() - before == 2
+        before = round_trips()
+        assert store.mark_all_read("alice", 100) == 100  # of 150: the newest 100, bounded
+        assert round_trips() - before == 2
+        with pytest.raises(ValueError):
+            store.mark_all_read("alice", 101)  # more than one batch holds
+        unread = [n.id for n in store.list("alice", 150, None).results if not n.read]
+        assert unread == [f"n-{n}" for n in range(49, -1, -1) if n != 3]
     finally:
         table.delete_table()

@@ -38,16 +38,23 @@ DECLARED = {
     "feedback_link_page": ("GET", "feedback/{token}", "public"),
     "notifications_list": ("GET", "notifications", "user"),
     "notifications_list_web": ("GET", "auth/notifications", "user"),
+    "notifications_mark_read": ("PATCH", "auth/notifications/{key}/read", "user"),
+    "notifications_read_all": ("POST", "auth/notifications/read-all", "user"),
     "ops_health": ("GET", "health", "public"),
     "ops_openapi": ("GET", "openapi.json", "public"),
     "tickets_action_rollback": ("POST", "tickets/actions/{action_id}/rollback", "admin"),
+    "tickets_agent_recommendations": ("GET", "tickets/agent/recommendations", "staff"),
+    "tickets_agent_status": ("GET", "tickets/{id:int}/agent-status", "user"),
+    "tickets_ai_suggestions": ("GET", "tickets/{id:int}/ai-suggestions", "user"),
     "tickets_create": ("POST", "tickets", "user"),
     "tickets_get": ("GET", "tickets/{id:int}", "user"),
     "tickets_history": ("GET", "tickets/{id:int}/action-history", "user"),
     "tickets_list": ("GET", "tickets", "user"),
     "tickets_list_alias": ("GET", "tickets/list", "user"),
     "tickets_resolution_feedback": ("POST", "tickets/{id:int}/resolution-feedback", "user"),
-    "tickets_status": ("POST", "tickets/{id:int}/status", "staff"),
+    # An owner may close their own ticket (the web client's status menu); anything else is staff's
+    # (TicketService.change_status, tests/unit/test_webapp_calls.py).
+    "tickets_status": ("POST", "tickets/{id:int}/status", "user"),
 }
 
 

@@ -425,13 +425,33 @@ def test_process_endpoint_queues_throttles_and_skips(c: Container) -> None:
 def test_process_endpoint_hides_others_tickets_and_reserves_force_for_staff(c: Container) -> None:
     tid = new_ticket(c)
     assert process(tid, bearer("bob")).status_code == 404
-    assert process(tid, bearer("alice"), {"force": True}).status_code == 403
+    assert process(tid, bearer("bob"), {"force": True}).status_code == 404
     assert process(tid, bearer("alice"), {"forse": True}).status_code == 400
     c.agent_worker.execute(message(tid))
-    skipped = process(tid, bearer("alice"))
-    assert skipped.status_code == 200 and payload(skipped)["status"] == "skipped"
+    # A user's force (the web client sends it on every "Analyze Now") is ignored, never a 403:
+    for body in (None, {"force": True}):
+        skipped = process(tid, bearer("alice"), body)
+        assert skipped.status_code == 200 and payload(skipped)["status"] == "skipped"
+    assert queued(c, "agent-actions") == []
     assert process(tid, bearer("sam", "staff"), {"force": True}).status_code == 202
     assert len(queued(c, "agent-actions")) == 1
+    assert queued(c, "agent-actions")[0]["force"] is True
+
+
+def test_a_users_force_never_forces_a_ticket_people_hold(c: Container) -> None:
+    tid = new_ticket(c)
+    changed = invoke(
+        "tickets_status",
+        "POST",
+        json_body={"status": "escalated"},
+        headers=bearer("sam", "staff"),
+        route={"id": str(tid)},
+    )
+    assert changed.status_code == 200
+    locked = process(tid, bearer("alice"), {"force": True})
+    assert locked.status_code == 409 and payload(locked)["code"] == "status_locked"
+    assert queued(c, "agent-actions") == []
+    assert process(tid, bearer("sam", "staff"), {"force": True}).status_code == 202
 
 
 def test_controls_are_admin_only_validated_and_audited(c: Container) -> None:

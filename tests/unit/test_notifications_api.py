@@ -9,6 +9,7 @@ import pytest
 from functions.http import OPERATIONS
 from shared.container import Container
 from shared.domain.models import Notification, NotificationKind
+from shared.storage.keys import notification_row
 from tests.conftest import bearer
 from tests.unit.http_client import invoke, payload
 
@@ -76,6 +77,7 @@ def test_pages_follow_the_cursor(container: Container) -> None:
         "message": "Ticket 4",
         "created_at": "2026-11-28T12:04:00Z",
         "links": {"ticket": "/api/tickets/4/"},
+        "read": False,
     }  # the recipient is not repeated
 
 
@@ -124,7 +126,7 @@ def test_the_web_client_gets_a_bare_array_in_its_shape(container: Container) -> 
     assert response.status_code == 200 and response.mimetype == "application/json"
     body = payload(response)
     assert body[0] == {
-        "id": "followup-2-2",
+        "id": notification_row(datetime(2026, 11, 28, 12, 2, tzinfo=UTC), "followup-2-2"),
         "is_read": False,
         "title": "Is everything still working?",
         "message": "Ticket 2",
@@ -134,4 +136,5 @@ def test_the_web_client_gets_a_bare_array_in_its_shape(container: Container) -> 
     }
     cursor = response.headers["X-Next-Cursor"]
     rest = invoke("notifications_list_web", headers=bearer("alice"), params={"cursor": cursor})
-    assert [n["id"] for n in payload(rest)] == ["followup-0-2"] and "X-Next-Cursor" not in rest.headers
+    assert [n["id"].split("-", 1)[1] for n in payload(rest)] == ["followup-0-2"]
+    assert "X-Next-Cursor" not in rest.headers

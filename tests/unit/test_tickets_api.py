@@ -129,8 +129,8 @@ def test_users_list_only_their_own_tickets_and_staff_list_all() -> None:
     theirs = create(BOB)["id"]
     listed = payload(invoke("tickets_list", headers=ALICE))
     assert [t["id"] for t in listed["results"]] == mine[::-1] and listed["next_cursor"] is None
-    everything = payload(invoke("tickets_list_alias", headers=STAFF))
-    assert {t["id"] for t in everything["results"]} == {*mine, theirs}
+    everything = payload(invoke("tickets_list_alias", headers=STAFF))  # the web client's bare array
+    assert {t["id"] for t in everything} == {*mine, theirs}
     own = payload(invoke("tickets_list", headers=STAFF, params={"mine": "true"}))
     assert own["results"] == []
 
@@ -173,12 +173,12 @@ def test_staff_status_change_is_audited_as_a_human_action(container: Container) 
     assert entry.agent_reasoning == "on it"
 
 
-def test_users_cannot_change_status() -> None:
+def test_users_cannot_change_status_except_closing_their_own() -> None:
     ticket = create(ALICE)
     response = invoke(
         "tickets_status",
         "POST",
-        json_body={"status": "closed"},
+        json_body={"status": "resolved"},
         headers=ALICE,
         route={"id": str(ticket["id"])},
     )
@@ -365,6 +365,7 @@ def test_empty_query_values_mean_no_filter(params: dict[str, str]) -> None:
     for name in ("tickets_list", "tickets_list_alias"):
         response = invoke(name, headers=ALICE, params=params)
         assert response.status_code == 200, response.get_body()
-        assert [t["id"] for t in payload(response)["results"]] == ids[::-1]
+        body = payload(response)
+        assert [t["id"] for t in (body if name == "tickets_list_alias" else body["results"])] == ids[::-1]
     history = invoke("tickets_history", headers=ALICE, route={"id": str(ids[0])}, params={"cursor": ""})
     assert history.status_code == 200

@@ -6,7 +6,7 @@ import uuid
 
 from shared.domain.models import Principal, ProcessMessage, ProcessRequest
 from shared.domain.public import ProcessAccepted, ProcessSkipped
-from shared.errors import Forbidden, NotFound, StatusLocked
+from shared.errors import NotFound, StatusLocked
 from shared.ports import MessageQueue, TicketRepository
 from shared.services.agent import ACTIONABLE, Queues
 from shared.services.throttle import Quota, Throttle
@@ -25,12 +25,13 @@ class ProcessService:
     def request(
         self, caller: Principal, ticket_id: int, body: ProcessRequest
     ) -> tuple[ProcessAccepted | ProcessSkipped, Quota | None]:
-        """Raises NotFound, Forbidden (a user's force), StatusLocked (a ticket people hold), Throttled."""
+        """Raises NotFound, StatusLocked (a ticket people hold), Throttled. A user's `force` is
+        ignored (the web client sends it on every "Analyze Now"): only staff force."""
         ticket = self._tickets.get(ticket_id)
         if ticket is None or not caller.can_see(ticket):
             raise NotFound(f"Ticket {ticket_id} was not found.")
         if body.force and not caller.is_staff:
-            raise Forbidden("Only staff can force the agent to process a ticket again.")
+            body = body.model_copy(update={"force": False})
         if ticket.agent_processed and not body.force:
             return ProcessSkipped(ticket_id=ticket_id, detail="The agent already processed it."), None
         if ticket.status not in ACTIONABLE and not body.force:

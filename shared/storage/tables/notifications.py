@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from azure.core.exceptions import ResourceExistsError
-from azure.data.tables import TableClient
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.data.tables import TableClient, UpdateMode
 
 from shared.domain.models import Notification, Page
 from shared.ports import MAX_OWNER_KEY
@@ -33,13 +33,16 @@ def _entity(notification: Notification) -> Row:
         "RowKey": row,
         "Title": notification.title,
         "Message": notification.message,
-        "Data": stored_json(notification.model_dump(mode="json", exclude={"title", "message"})),
+        "Read": notification.read,
+        "Data": stored_json(notification.model_dump(mode="json", exclude={"title", "message", "read"})),
     }
 
 
 def _to_notification(entity: Any) -> Notification:
     data = json.loads(entity["Data"])
-    return Notification.model_validate({**data, "title": entity["Title"], "message": entity["Message"]})
+    return Notification.model_validate(
+        {**data, "title": entity["Title"], "message": entity["Message"], "read": entity.get("Read", False)}
+    )
 
 
 class TableNotificationStore:
@@ -65,3 +68,37 @@ class TableNotificationStore:
                 return Page(results=found, next_cursor=notification_row(last.created_at, last.id))
             found.append(_to_notification(entity))
         return Page(results=found, next_cursor=None)
+
+    def mark_read(self, user: str, key: str) -> bool:
+        """One merge of `Read`, on the row only if it exists (If-Match: *)."""
+        partition = notification_partition(user)
+        try:
+            self._table.update_entity(
+                {"PartitionKey": partition, "RowKey": key, "Read": True}, mode=UpdateMode.MERGE
+            )
+        except ResourceNotFoundError:
+            return False
+        return True
+
+    def mark_all_read(self, user: str, limit: int) -> int:
+        """One query of the newest `limit` rows, then one entity-group transaction merging `Read`
+        into the unread ones (a batch holds 100 operations, so `limit` is at most 100)."""
+        if not 1 <= limit <= 100:
+            raise ValueError("mark_all_read takes 1 to 100 notifications")
+        partition = notification_partition(user)
+        rows = self._table.query_entities(
+            f"PartitionKey eq {quote(partition)}", select=["RowKey", "Read"], results_per_page=limit
+        )
+        unread = [row["RowKey"] for _, row in zip(range(limit), rows, strict=False) if not row.get("Read")]
+        if unread:
+            self._table.submit_transaction(
+                [
+                    (
+                        "update",
+                        {"PartitionKey": partition, "RowKey": key, "Read": True},
+                        {"mode": UpdateMode.MERGE},
+                    )
+                    for key in unread
+                ]
+            )
+        return len(unread)
