@@ -43,9 +43,7 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
 
     def schema(model: type[BaseModel]) -> dict[str, Any]:
         """The model's JSON schema; the models it uses go to components, where its refs point."""
-        found = model.model_json_schema(ref_template="#/components/schemas/{model}")
-        schemas.update(found.pop("$defs", {}))
-        return found
+        return hoist(model.model_json_schema(ref_template=COMPONENT + "{model}"), schemas)
 
     for op in operations:
         path = "/api/" + ROUTE_PARAM.sub(r"{\1}", op.route) + "/"
@@ -96,6 +94,35 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
             "schemas": schemas,
         },
     }
+
+
+COMPONENT = "#/components/schemas/"
+
+
+def hoist(found: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
+    """Move every `$defs` of `found` (at any depth) into `schemas`, pointing the refs there.
+
+    OpenAPI tools resolve `$ref`s against the whole document, where a `#/$defs/...` left inside
+    an operation points at nothing. Two models may each have a nested model of the same name
+    (two `Status` enums from different modules): the second one would silently replace the
+    first, so the build refuses it (rename one of them)."""
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        if not isinstance(node, dict):
+            return node
+        for name, definition in (node.pop("$defs", None) or {}).items():
+            definition = walk(definition)
+            if schemas.setdefault(name, definition) != definition:
+                raise ValueError(f"two different schemas are both named {name!r} in the OpenAPI document")
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/$defs/"):
+            node = {**node, "$ref": COMPONENT + ref.removeprefix("#/$defs/")}
+        return {key: walk(value) for key, value in node.items()}
+
+    hoisted: dict[str, Any] = walk(found)
+    return hoisted
 
 
 PROBLEM_SCHEMA = {
