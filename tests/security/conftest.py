@@ -20,6 +20,7 @@ from shared.auth import Authenticator, JwksKeys
 from shared.config import Settings
 from shared.container import Container
 from tests.conftest import LINK_SECRET, SECRET
+from tests.e2e.conftest import stack  # noqa: F401  (the e2e fixture: one Azurite, hosts on it)
 from tests.helpers import QuietHandler, installed, local_server, serving, url_of
 from tests.unit.http_client import invoke
 
@@ -40,6 +41,18 @@ NEVER = [
     "AzureWebJobsStorage",
     "BEGIN RSA",
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq",  # Azurite's well-known key
+]
+# OData injection and other hostile strings, for path segments and query values.
+INJECTED_PATHS = [
+    "' or 1 eq 1",
+    "%27",
+    ")",
+    "PartitionKey ne ''",
+    "k" * 2048,
+    "ünï€ødé 𝄞 \u202e",
+    "1 or 1 eq 1",
+    "-1",
+    "99999999999999999999999",
 ]
 IDENTITIES = ["other", "owner", "staff", "admin"]
 BAD_TOKENS = ["anonymous", "expired", "wrong_signature", "alg_none", "wrong_algorithm", "wrong_audience"]
