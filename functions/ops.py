@@ -38,6 +38,7 @@ def openapi_document(version: str, local: bool = True) -> dict[str, Any]:
 
 def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, Any]:
     """The document for `operations`: paths, parameters and security from their declarations."""
+    operations = list(operations)
     paths: dict[str, dict[str, Any]] = {}
     schemas: dict[str, Any] = {"Problem": PROBLEM_SCHEMA}
 
@@ -83,6 +84,8 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
             operation["security"] = [{"bearer": []}]
             if op.access != "user":
                 operation["x-required-role"] = op.access
+        if links := links_from(op, operations):
+            operation["responses"][str(op.status)]["links"] = links
         paths.setdefault(path, {})[op.method.lower()] = operation
     return {
         "openapi": "3.1.0",
@@ -97,6 +100,33 @@ def build_openapi(operations: Iterable[Operation], version: str) -> dict[str, An
 
 
 COMPONENT = "#/components/schemas/"
+# OpenAPI links (create -> process -> history -> rollback, feedback ...): where a later call finds
+# a path parameter in an earlier success response. A ticket's `id` is in every response that is a
+# ticket or names one (`ticket_id`); an `action_id` in a history page's newest entry. Derived from
+# the declarations, so a new route that takes `{id}` is linked by construction.
+LINK_SOURCES: dict[str, list[tuple[str, type]]] = {
+    "id": [("id", int), ("ticket_id", int)],
+    "action_id": [("action_history", list)],
+}
+
+
+def links_from(op: Operation, operations: list[Operation]) -> dict[str, Any]:
+    """The links from `op`'s success response to every operation whose path parameters it holds."""
+    fields = op.response.model_fields if op.response else {}
+
+    def pointer(name: str) -> str | None:
+        for field_name, kind in LINK_SOURCES.get(name, []):
+            annotation = fields[field_name].annotation if field_name in fields else None
+            if annotation is kind or getattr(annotation, "__origin__", None) is kind:
+                return f"$response.body#/{field_name}" + ("/0/id" if kind is list else "")
+        return None
+
+    links: dict[str, Any] = {}
+    for target in operations:
+        found = {name: pointer(name) for name in route_params(target.route)}
+        if found and all(found.values()):
+            links[target.name] = {"operationId": target.name, "parameters": found}
+    return links
 
 
 def hoist(found: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:

@@ -181,3 +181,26 @@ def test_two_different_models_with_one_name_are_refused_rather_than_one_hiding_t
     ops.append(Operation("x_second", "second", "POST", "user", "S", second, None, 200, None))
     with pytest.raises(ValueError, match="'Inner'"):
         build_openapi(ops, "test")
+
+
+def test_links_lead_from_a_ticket_to_every_operation_on_it_and_from_history_to_rollback() -> None:
+    doc = openapi_document("test")
+    by_id = {op["operationId"]: op for ops in doc["paths"].values() for op in ops.values()}
+    on_ticket = {op.name for op in OPERATIONS if "{id:int}" in op.route}
+    created = doc["paths"]["/api/tickets/"]["post"]["responses"]["201"]["links"]
+    assert set(created) == on_ticket  # create -> process, get, status, history, feedback
+    assert created["agent_process"]["parameters"] == {"id": "$response.body#/id"}
+    history = doc["paths"]["/api/tickets/{id}/action-history/"]["get"]["responses"]["200"]["links"]
+    assert history["tickets_action_rollback"]["parameters"] == {
+        "action_id": "$response.body#/action_history/0/id"
+    }
+    processed = doc["paths"]["/api/tickets/{id}/process/"]["post"]["responses"]["202"]["links"]
+    assert processed["tickets_history"]["parameters"] == {"id": "$response.body#/ticket_id"}
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for status, response in op["responses"].items():
+                for link in response.get("links", {}).values():
+                    target = by_id[link["operationId"]]
+                    assert status.startswith("2")
+                    names = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                    assert set(link["parameters"]) == names, link
