@@ -113,3 +113,42 @@ def test_every_operation_was_fuzzed_and_met_more_than_refusals() -> None:
             assert set(sent) <= {"2xx", "3xx", "4xx"}, (method, path, sent)
             if "{id}" in path or "{action_id}" in path:
                 assert sent.get("2xx"), (method, path, sent)
+
+
+STEPS: Counter[str] = Counter()  # stateful steps, by operation and status class
+
+
+class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    """Sequences that follow the document's links: create -> process -> history -> rollback,
+    feedback, status, ... each step taking its ids from an earlier response (as an admin, who may
+    call every operation)."""
+
+    url = ""
+
+    def get_call_kwargs(self, case: Any) -> dict[str, Any]:
+        return {"base_url": self.url, "headers": {**ROLES["admin"], "Accept": PROBLEM}, "timeout": 30}
+
+    def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
+        STEPS[f"{case.operation.definition.raw.get('operationId')} {response.status_code // 100}xx"] += 1
+        assert response.status_code < 500, (case.method, case.formatted_path, response.text)
+        case.validate_response(
+            response, checks=[not_a_server_error, response_schema_conformance, content_type_conformance]
+        )
+        [content_type] = response.headers.get("content-type", [""])
+        problem_when_error(response.status_code, content_type, response.content)
+
+
+def test_stateful_workflows_follow_the_links(seeded: Seeded) -> None:
+    Workflow.url = seeded.url
+    Workflow.run(
+        settings=settings(
+            max_examples=40,
+            stateful_step_count=8,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        )
+    )
+    print(sorted(STEPS.items()))
+    # The links were followed: operations on a ticket created in the same sequence succeeded.
+    assert STEPS["tickets_create 2xx"] and STEPS["agent_process 2xx"] and STEPS["tickets_history 2xx"], STEPS
