@@ -264,4 +264,8 @@ def build_app(
     policy = CorsPolicy.from_host(host)
     middleware = [Middleware(CorsMiddleware, policy=policy)] if policy else []
     endpoint = HttpTriggers(functions, prefix, invoker)  # an ASGI app, so starlette lets every method through
-    return Starlette(routes=[StarletteRoute("/{path:path}", endpoint)], middleware=middleware)
+    everything = StarletteRoute("/{path:path}", endpoint)
+    # The path converter's `.*` stops at a newline (%0A in the path), and starlette would answer
+    # such a path itself (404 text/plain); the Functions host routes it like any other path.
+    everything.path_regex = re.compile(everything.path_regex.pattern, re.DOTALL)
+    return Starlette(routes=[everything], middleware=middleware)

@@ -78,6 +78,7 @@ def test_query_string_is_parsed_as_azure_does(http: httpx.Client, query: str, pa
         ("/items/42", {"route": "id", "id": "42"}),
         ("/items/by-name/abc/", {"route": "name", "name": "abc"}),
         ("/items/by-name/a%20b", {"route": "name", "name": "a b"}),
+        ("/items/by-name/a%0Ab", {"route": "name", "name": "a\nb"}),  # routed, not starlette's own 404
     ],
 )
 def test_routes_match_literals_and_constraints(http: httpx.Client, path: str, expected: dict) -> None:
@@ -105,7 +106,7 @@ def test_a_known_path_with_a_wrong_method_is_404_as_on_azure(
     assert http.delete("/items/7").json() == {"route": "id", "id": "7"}  # the allowed method still works
 
 
-@pytest.mark.parametrize("url", ["/nothing-here", "/items/1/2"])
+@pytest.mark.parametrize("url", ["/nothing-here", "/items/1/2", "/nothing%0Ahere", "/items/by-name/a%0Ab/c"])
 def test_unknown_path_is_problem_json_404(http: httpx.Client, url: str) -> None:
     response = http.get(url)
     assert response.status_code == 404

@@ -2,8 +2,16 @@
 
 from __future__ import annotations
 
+import json
+import re
+from typing import Any
+
+import pytest
+from openapi_spec_validator import validate
+from pydantic import BaseModel
+
 from functions.http import OPERATIONS, Operation
-from functions.ops import build_openapi, openapi_document
+from functions.ops import build_openapi, hoist, openapi_document
 from shared.config import Settings
 from shared.container import Container, use_container
 from tests.unit.http_client import REGISTERED, invoke, payload
@@ -99,3 +107,108 @@ def test_path_parameters_take_their_types_from_the_route_template() -> None:
                 if f"{{{name}}}" in path
             ]
             assert in_path == expected
+
+
+def refs(node: Any) -> list[str]:
+    return re.findall(r'"\$ref": "([^"]*)"', json.dumps(node))
+
+
+def resolve(doc: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = doc
+    for part in ref[2:].split("/"):
+        node = node[part.replace("~1", "/").replace("~0", "~")]
+    return node
+
+
+@pytest.mark.parametrize("local", [True, False], ids=["local", "deployed"])
+def test_the_document_is_valid_openapi_3_1_and_every_ref_resolves_inside_it(local: bool) -> None:
+    doc = openapi_document("test", local)
+    validate(doc)  # OpenAPI 3.1 (with its JSON Schema 2020-12 dialect), refs resolved
+    found = refs(doc)
+    assert found and "$defs" not in json.dumps(doc)
+    for ref in found:
+        assert ref.startswith("#/components/schemas/"), ref
+        assert isinstance(resolve(doc, ref), dict), ref
+    # Every component is used (nothing stale), and every model an operation names is described.
+    assert set(doc["components"]["schemas"]) == {r.rsplit("/", 1)[1] for r in found}
+
+
+class Leaf(BaseModel):
+    value: int
+
+
+class Branch(BaseModel):
+    leaf: Leaf
+    leaves: list[Leaf] = []
+
+
+class Tree(BaseModel):
+    branch: Branch
+
+
+def test_nested_definitions_are_hoisted_to_components_with_their_refs() -> None:
+    doc = build_openapi(
+        [Operation("x_tree", "trees", "POST", "user", "Plant", Tree, None, 201, Tree)], "test"
+    )
+    validate(doc)
+    assert {"Leaf", "Branch"} <= set(doc["components"]["schemas"])
+    branch = doc["components"]["schemas"]["Branch"]
+    assert branch["properties"]["leaf"] == {"$ref": "#/components/schemas/Leaf"}
+    # A schema written by hand (or a library) may keep its own `$defs` and `#/$defs/` refs at any depth.
+    schemas: dict[str, Any] = {}
+    hoisted = hoist(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"$ref": "#/$defs/A"},
+                "b": {"type": "array", "items": {"$ref": "#/$defs/B"}, "$defs": {"B": {"type": "string"}}},
+            },
+            "$defs": {
+                "A": {"type": "object", "properties": {"c": {"$ref": "#/$defs/C"}}, "$defs": {"C": {}}}
+            },
+        },
+        schemas,
+    )
+    assert set(schemas) == {"A", "B", "C"} and "$defs" not in json.dumps([hoisted, schemas])
+    assert hoisted["properties"]["b"]["items"] == {"$ref": "#/components/schemas/B"}
+    assert schemas["A"]["properties"]["c"] == {"$ref": "#/components/schemas/C"}
+
+
+def test_two_different_models_with_one_name_are_refused_rather_than_one_hiding_the_other() -> None:
+    def holder(name: str, kind: type) -> type[BaseModel]:
+        inner = type("Inner", (BaseModel,), {"__annotations__": {"x": kind}})
+        return type(name, (BaseModel,), {"__annotations__": {"inner": inner}})
+
+    first, second, same = holder("First", int), holder("Second", str), holder("Same", int)
+    ops = [
+        Operation(f"x_{m.__name__}", m.__name__, "POST", "user", "S", m, None, 200, None)
+        for m in (first, same)
+    ]
+    assert "Inner" in build_openapi(ops, "test")["components"]["schemas"]  # equal schemas share a name
+    ops.append(Operation("x_second", "second", "POST", "user", "S", second, None, 200, None))
+    with pytest.raises(ValueError, match="'Inner'"):
+        build_openapi(ops, "test")
+
+
+def test_links_lead_from_a_ticket_to_every_operation_on_it_and_from_history_to_rollback() -> None:
+    doc = openapi_document("test")
+    by_id = {op["operationId"]: op for ops in doc["paths"].values() for op in ops.values()}
+    on_ticket = {op.name for op in OPERATIONS if "{id:int}" in op.route}
+    created = doc["paths"]["/api/tickets/"]["post"]["responses"]["201"]["links"]
+    assert set(created) == on_ticket  # create -> process, get, status, history, feedback
+    assert created["agent_process"]["parameters"] == {"id": "$response.body#/id"}
+    history = doc["paths"]["/api/tickets/{id}/action-history/"]["get"]["responses"]["200"]["links"]
+    assert history["tickets_action_rollback"]["parameters"] == {
+        "action_id": "$response.body#/action_history/0/id"
+    }
+    processed = doc["paths"]["/api/tickets/{id}/process/"]["post"]["responses"]["202"]["links"]
+    assert processed["tickets_history"]["parameters"] == {"id": "$response.body#/ticket_id"}
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            for status, response in op["responses"].items():
+                for link in response.get("links", {}).values():
+                    target = by_id[link["operationId"]]
+                    assert status.startswith("2")
+                    names = {p["name"] for p in target.get("parameters", []) if p["in"] == "path"}
+                    assert set(link["parameters"]) == names, link
