@@ -61,6 +61,7 @@ class ActionType(StrEnum):
     ROLLBACK = "ROLLBACK"
     FOLLOWUP_SENT = "FOLLOWUP_SENT"
     FEEDBACK_RECEIVED = "FEEDBACK_RECEIVED"
+    RESOLUTION_ASSUMED = "RESOLUTION_ASSUMED"  # the feedback window passed unanswered
 
 
 class Principal(BaseModel):
@@ -397,10 +398,12 @@ class FollowupMessage(BaseModel):
 
 
 class CheckMessage(BaseModel):
-    """The agent-checks queue's message: look again at a scheduled follow-up."""
+    """The agent-checks queue's message: look again at a scheduled follow-up. `due_at` names the
+    due-index row the sweeper sent it for (shared/domain/due.py), which the check removes."""
 
     ticket_id: int
     action_seq: int
+    due_at: datetime | None = None
 
 
 class RecordStatus(StrEnum):
