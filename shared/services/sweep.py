@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from shared.domain.assumed import assume, assume_skip_reason
 from shared.domain.assumed import request_id as assume_request
@@ -41,6 +41,7 @@ from shared.services.ledger import Once
 log = logging.getLogger("resolvemeq.sweep")
 
 SAVE_ATTEMPTS = 3
+BEGINNING = datetime(2000, 1, 1, tzinfo=UTC)  # before any item
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,8 @@ class Sweeper:
         """One pass; raises only when the index itself cannot be read or its cursor written."""
         now = self._clock()
         lookback = now - timedelta(seconds=self._timings.lookback_seconds)
-        since = self._due.cursor() or lookback
+        stored = self._due.cursor()
+        since = stored or BEGINNING  # a first run reads from the start: one query all the same
         items = self._due.due(since, now, self._timings.batch)
         report = SweepReport()
         for item in items:
@@ -94,7 +96,7 @@ class Sweeper:
                 continue
             report.outcomes.append(f"{item.id}:{outcome}")
         cursor = min([lookback, *(i.due_at for i in items)])
-        if bucket(cursor) != bucket(since):  # the index reads whole minutes
+        if stored is None or bucket(cursor) != bucket(stored):  # the index reads whole minutes
             self._due.set_cursor(cursor)
         log.info(
             "sweep: %s sent, %s resent, %s waiting, %s assumed, %s moot, %s dropped, %s failed",
