@@ -4,16 +4,17 @@ the sweeper's cursor in a row of its own, under a partition key no bucket can ta
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
+from azure.data.tables import EdmType, TableClient, UpdateMode
 
 from shared.domain.due import DueItem, DueKind, bucket, item_id
 from shared.storage.tables.rows import Row
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 CURSOR_PARTITION, CURSOR_ROW = "cursor", "sweep"  # letters sort after every bucket's digits
 
 
@@ -25,25 +26,32 @@ def _entity(item: DueItem) -> Row:
         "TicketId": item.ticket_id,
         "Seq": item.seq,
         "DueAt": item.due_at.astimezone(UTC),
+        "DueUs": (_micros(item.due_at), EdmType.INT64),  # what the query filters on, exactly
         "Sends": item.sends,
     }
     if item.enqueued_at is not None:
-        row["EnqueuedAt"] = item.enqueued_at.astimezone(UTC)
+        row["EnqueuedUs"] = (_micros(item.enqueued_at), EdmType.INT64)
     return row
 
 
-def _utc(value: Any) -> datetime:
-    return datetime.fromtimestamp(value.timestamp(), UTC)
+def _micros(at: datetime) -> int:
+    """Microseconds since the epoch, stored as Int64: a filter on a DateTime property compares at
+    the precision the service keeps (Azurite: milliseconds); this one is exact."""
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _at(value: Any) -> datetime:
+    return EPOCH + timedelta(microseconds=int(getattr(value, "value", value)))
 
 
 def _item(entity: Any) -> DueItem:
-    enqueued = entity.get("EnqueuedAt")
+    enqueued = entity.get("EnqueuedUs")
     return DueItem(
         kind=DueKind(entity["Kind"]),
         ticket_id=int(entity["TicketId"]),
         seq=int(entity["Seq"]),
-        due_at=_utc(entity["DueAt"]),
-        enqueued_at=_utc(enqueued) if enqueued is not None else None,
+        due_at=_at(entity["DueUs"]),
+        enqueued_at=_at(enqueued) if enqueued is not None else None,
         sends=int(entity.get("Sends") or 0),
     )
 
@@ -64,8 +72,8 @@ class TableDueIndex:
         """One query over the partitions from `since`'s minute to `now`'s, filtered on the due time
         by the service; Table Storage returns rows in key order, so the earliest minute first. It
         may split a page at a partition boundary: read on until `limit` rows or the end."""
-        query = "PartitionKey ge @first and PartitionKey le @last and DueAt le @now"
-        params = {"first": bucket(since), "last": bucket(now), "now": now.astimezone(UTC)}
+        query = f"PartitionKey ge @first and PartitionKey le @last and DueUs le {_micros(now)}L"
+        params = {"first": bucket(since), "last": bucket(now)}
         found: list[DueItem] = []
         for entity in self._table.query_entities(query, parameters=params, results_per_page=limit):
             found.append(_item(entity))
@@ -74,16 +82,17 @@ class TableDueIndex:
         return found
 
     def mark_sent(self, item: DueItem, at: datetime) -> None:
-        """A merge that needs the row (If-Match *): an item removed meanwhile is not brought back."""
+        """A merge that needs the row (update sends If-Match: *, unlike upsert): an item removed
+        meanwhile is not brought back."""
         update = {
             "PartitionKey": item.bucket,
             "RowKey": item.id,
-            "EnqueuedAt": at.astimezone(UTC),
+            "EnqueuedUs": (_micros(at), EdmType.INT64),
             "Sends": item.sends + 1,
         }
         try:
             self._table.update_entity(
-                update, mode=UpdateMode.MERGE, match_condition=MatchConditions.IfPresent
+                update, mode=UpdateMode.MERGE, match_condition=MatchConditions.Unconditionally
             )
         except ResourceNotFoundError:
             pass
@@ -96,8 +105,8 @@ class TableDueIndex:
             entity = self._table.get_entity(CURSOR_PARTITION, CURSOR_ROW)
         except ResourceNotFoundError:
             return None
-        return _utc(entity["At"])
+        return _at(entity["AtUs"])
 
     def set_cursor(self, at: datetime) -> None:
-        row = {"PartitionKey": CURSOR_PARTITION, "RowKey": CURSOR_ROW, "At": at.astimezone(UTC)}
+        row = {"PartitionKey": CURSOR_PARTITION, "RowKey": CURSOR_ROW, "AtUs": (_micros(at), EdmType.INT64)}
         self._table.upsert_entity(row, mode=UpdateMode.REPLACE)
