@@ -389,8 +389,9 @@ class ProcessMessage(BaseModel):
 
 class FollowupMessage(BaseModel):
     """The follow-ups queue's message: ask the owner whether the auto-resolution `action_seq` held.
-    `due_at` is set when the delay is longer than a queue message can wait (7 days): the consumer
-    sends it on until then."""
+    The sweeper sends it when its due-index item is due; `due_at` names that item (the consumer
+    removes it when done) and, were it still ahead, the consumer would send the message on until
+    then."""
 
     ticket_id: int
     action_seq: int
