@@ -14,12 +14,12 @@ the request `followup-{action_seq}` in the ticket's partition:
 4. the in-app notification is written (idempotent: the same row every time), then FOLLOWUP_SENT
    commits with the COMPLETED record in one transaction. A crash between the two leaves a
    notification and a claim: the redelivery writes the same row again and commits;
-5. the due index (shared/domain/due.py): the feedback window's item (`assume`, due at the
+5. after the commit, and only by the delivery that committed, the webhook post, best effort;
+6. the due index (shared/domain/due.py): the feedback window's item (`assume`, due at the
    resolution plus FEEDBACK_WINDOW_SECONDS) is written while the resolution is still pending, then
    the follow-up's own item is removed. Every ending does this (sent, skipped, a duplicate), so a
    crash anywhere before it leaves the follow-up's item, which the sweeper sends again after its
-   grace period: that delivery finds the request completed and writes and removes what is left;
-6. after the commit, and only by the delivery that committed, the webhook post, best effort.
+   grace period: that delivery finds the request completed and writes and removes what is left.
 
 Why the post comes after the commit: the in-app notification is the record and the webhook a
 courtesy. Posting before would post again on every retry of a commit that failed (a storage
@@ -148,10 +148,10 @@ class FollowupService:
         except Exception:
             self._once.release(ticket.id, request, claim.etag)  # the host's retry may run
             raise
-        self._finish(ticket, message)
         log.info("follow-up of ticket %s (action %s): %s", ticket.id, message.action_seq, outcome)
         if outcome == FollowupOutcome.SENT:
-            self._post(ticket, answers)
+            self._post(ticket, answers)  # before the due index: a failure there must not cost the post
+        self._finish(ticket, message)  # raising, the host's retry finds it done and finishes
         return outcome
 
     def _later(self, message: FollowupMessage, left: timedelta) -> str:

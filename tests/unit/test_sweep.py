@@ -346,3 +346,31 @@ def test_the_timer_function_runs_one_sweep(c: Container, clock: Clock) -> None:
     clock.now += DELAY
     function(TimerRequest(past_due=False), Context())
     assert len(sent(c)) == 1
+
+
+def test_a_due_index_failing_after_the_commit_costs_neither_the_post_nor_a_second_one(clock: Clock) -> None:
+    posts: list[str] = []
+
+    class Hook:
+        def post(self, text: str) -> bool:
+            posts.append(text)
+            return True
+
+    settings = Settings(AUTH_JWT_SECRET=SECRET, RATELIMIT_STORAGE_URI="memory://")  # type: ignore[call-arg]
+    c = Container.in_memory(settings, clock=clock, webhook=Hook())
+    tid = resolve(c)
+    clock.now += DELAY
+    c.sweeper.run()
+    [message] = [FollowupMessage.model_validate(m) for m in sent(c)]
+    add = c.due.add
+
+    def down(item: DueItem) -> None:
+        raise ConnectionError("table unreachable")
+
+    c.due.add = down  # type: ignore[method-assign]
+    with pytest.raises(ConnectionError):  # the host retries the message
+        c.followup_service.run(message)
+    assert len(posts) == 1  # posted after the commit, before the due index failed
+    c.due.add = add  # type: ignore[method-assign]
+    assert c.followup_service.run(message) == FollowupOutcome.DUPLICATE
+    assert len(posts) == 1 and items(c) == [("assume", tid, 2)]
