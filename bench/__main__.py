@@ -63,6 +63,7 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "action_execute_escalate": int(trips["action_execute_escalate"]["median"]),
             "rollback": int(trips["rollback"]["median"]),
             "followup_consumer": int(trips["followup_consumer"]["median"]),
+            "sweep_run": int(trips["sweep_run"]["median"]),
             # The dearer answer: a "no" that reopens (a "yes" is feedback_confirm in the detail).
             "feedback": int(trips["feedback_reopen"]["median"]),
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.data.tables import TableClient
@@ -15,8 +16,10 @@ from shared.container import Container
 from shared.domain.feedback import ResolutionFeedback
 from shared.domain.models import FollowupMessage, Principal, ProcessMessage, ProcessRequest, TicketCreate
 from shared.domain.rollback import RollbackRequest
+from shared.services.agent import Queues
+from shared.services.sweep import Sweeper, SweepTimings
 from shared.storage.clients import StorageClients, round_trips
-from shared.storage.names import AGENT_QUEUE, QUEUES
+from shared.storage.names import AGENT_QUEUE, CHECK_QUEUE, FOLLOWUP_QUEUE, QUEUES
 
 SAMPLES = 20
 ALICE = Principal(sub="alice")
@@ -77,6 +80,7 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
         outcomes = sorted({outcome for _, outcome in runs})
         figures[f"action_execute_{name}"] = summary([n for n, _ in runs], outcomes=outcomes)
         resolved = resolved or targets
+    figures.update(sweep_round_trips(container, len(resolved)))
     figures.update(followup_round_trips(container, resolved))
     figures.update(measure_feedback(container, create, execute))
     to_roll_back = [create(RESET) for _ in range(SAMPLES)]
@@ -130,6 +134,23 @@ def raw_rollback_sized_transactions(
         return seconds[warmup:]
     finally:
         table.delete_table()
+
+
+def sweep_round_trips(container: Container, resolved: int) -> dict[str, dict[str, Any]]:
+    """One sweeper run now (nothing due: the follow-ups are a day away; the first run, which
+    writes the cursor, excluded), and one a day later, when the auto-resolutions' follow-ups are
+    due (cursor, query, a send and a mark per item, cursor)."""
+    sweeper = container.sweeper
+    sweeper.run()
+    idle = [counted(sweeper.run)[0] for _ in range(SAMPLES)]
+    later = datetime.now(UTC) + timedelta(seconds=container.settings.followup_delay_seconds + 120)
+    queues = Queues(agent=AGENT_QUEUE, followups=FOLLOWUP_QUEUE, checks=CHECK_QUEUE)
+    due = Sweeper(container.due, container.tickets, container.queue, lambda: later, queues, SweepTimings())
+    count, report = counted(due.run)
+    return {
+        "sweep_run": summary(idle),
+        "sweep_run_due": {"round_trips": count, "sent": report.sent, "resolved_tickets": resolved},
+    }
 
 
 def followup_round_trips(container: Container, resolved: list[int]) -> dict[str, dict[str, Any]]:

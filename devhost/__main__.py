@@ -108,16 +108,29 @@ def _queue_listeners(
 
 
 def _load(spec: str, route_prefix: str) -> list[AppFunction]:
-    """The app's functions, refused (SystemExit naming the culprits) where Azure would refuse them."""
+    """The app's functions, refused (SystemExit naming the culprits) where Azure would refuse them.
+
+    A trigger whose %SETTING% binding expression does not resolve (a timer's schedule, a queue's
+    name) puts that function in error and the host runs the others, as the Azure host does
+    (its name resolver fails indexing that function: "'%X%' does not resolve to a value")."""
     try:
         functions = discover(load_app(spec))
         Router([f for f in functions if f.kind == "httpTrigger"], route_prefix)  # checks every route
+        usable = []
         for fn in functions:
-            if fn.kind == "timerTrigger":
-                Schedule(fn.schedule)
+            try:
+                if fn.kind == "timerTrigger":
+                    Schedule(fn.schedule)
+                elif fn.kind == "queueTrigger":
+                    fn.queue_name  # noqa: B018 - resolves its binding expression
+            except KeyError as exc:
+                log.error("The function %s is in error and does not run: %s", fn.name, exc.args[0])
+                print(f"Function {fn.name} is in error: {exc.args[0]}", flush=True)
+                continue
+            usable.append(fn)
     except ValueError as exc:
         raise SystemExit(f"devhost refuses to start {spec}: {exc}") from None
-    return functions
+    return usable
 
 
 def _exit(code: int) -> int:

@@ -47,7 +47,7 @@ def agent_run(msg: func.QueueMessage) -> None:
 def agent_check(msg: func.QueueMessage) -> None:
     """Queue `agent-checks`: escalate a scheduled follow-up that is still unresolved."""
     check = parse(msg, CheckMessage)
-    get_container().check_service.run(check.ticket_id, check.action_seq)
+    get_container().check_service.run(check.ticket_id, check.action_seq, check.due_at)
 
 
 @api(bp, "agent_controls_get", "agent/controls", "GET", access="admin", response=AgentControlsPublic)

@@ -1,10 +1,12 @@
-"""Follow-ups: the queue function that asks an owner whether an auto-resolution held."""
+"""Follow-ups: the queue function that asks an owner whether an auto-resolution held, and the
+timer that sweeps the due index (follow-ups and checks whose message was lost, feedback windows)."""
 
 from __future__ import annotations
 
 import azure.functions as func
 
 from functions.queues import parse, queue_worker
+from functions.timers import timer_worker
 from shared.container import get_container
 from shared.domain.models import FollowupMessage
 from shared.storage.names import FOLLOWUP_QUEUE
@@ -18,3 +20,12 @@ bp = func.Blueprint()
 def followups_send(msg: func.QueueMessage) -> None:
     """Queue `followups`: "Is everything still working?", in-app and on the webhook, exactly once."""
     get_container().followup_service.run(parse(msg, FollowupMessage))
+
+
+@bp.function_name("followups_sweep")
+@bp.timer_trigger(arg_name="timer", schedule="%FOLLOWUP_SWEEP_SCHEDULE%", run_on_startup=False)
+@timer_worker("followups", "followups-sweep", lambda: get_container().settings.followup_sweep_schedule)
+def followups_sweep(timer: func.TimerRequest) -> None:
+    """Timer (FOLLOWUP_SWEEP_SCHEDULE, NCRONTAB; every minute by default): send what is due and
+    whose message was lost, mark unanswered resolutions assumed; bounded work per run."""
+    get_container().sweeper.run()

@@ -30,6 +30,7 @@ from shared.ports import (
     Analyser,
     Clock,
     ControlsRepository,
+    DueIndex,
     MessageQueue,
     NotificationStore,
     RequestLedger,
@@ -52,6 +53,7 @@ from shared.services.ledger import Once
 from shared.services.links import LinkService, LinkSettings, answer_links
 from shared.services.notifications import NotificationService
 from shared.services.rollback import RollbackService
+from shared.services.sweep import Sweeper, SweepTimings
 from shared.services.throttle import Throttle
 from shared.services.tickets import TicketService
 from shared.storage import names
@@ -59,6 +61,7 @@ from shared.storage.clients import StorageClients
 from shared.storage.memory import (
     InMemoryActionCaps,
     InMemoryControlsRepository,
+    InMemoryDueIndex,
     InMemoryMessageQueue,
     InMemoryNotificationStore,
     InMemoryRequestLedger,
@@ -72,6 +75,7 @@ from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
 from shared.storage.rates import LimitsRateCounter, window_limit
 from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
+from shared.storage.tables.due import TableDueIndex
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import TableRequestLedger
 from shared.storage.tables.notifications import TableNotificationStore
@@ -141,6 +145,7 @@ class Container:
     telemetry: Telemetry = field(default_factory=observability.SentryTelemetry)
     rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
     webhook: Webhook | None = None  # NOTIFY_WEBHOOK_URL's, built from the settings when not given
+    due: DueIndex = field(default_factory=InMemoryDueIndex)
 
     def __post_init__(self) -> None:
         s = self.settings
@@ -170,8 +175,9 @@ class Container:
             QUEUES,
             Timings(s.followup_delay_seconds, s.agent_retry_seconds),
             self.telemetry,
+            self.due,
         )
-        self.check_service = CheckService(self.tickets, self.clock)
+        self.check_service = CheckService(self.tickets, self.clock, self.due)
         self.rollback_service = RollbackService(
             self.tickets,
             self.rollback_log,
@@ -192,9 +198,11 @@ class Container:
             self.queue,
             self.webhook,
             self.clock,
-            FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE),
+            FollowupTimings(s.followup_delay_seconds, names.FOLLOWUP_QUEUE, s.feedback_window_seconds),
+            self.due,
             links=partial(answer_links, link_settings(s)),
         )
+        self.sweeper = Sweeper(self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings())
         self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
         self.link_service = LinkService(self.tickets, self.feedback_service, self.clock, link_settings(s))
 
@@ -227,6 +235,7 @@ class Container:
             notifications=TableNotificationStore(storage.table(names.NOTIFICATIONS)),
             storage=storage,
             rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
+            due=TableDueIndex(storage.table(names.DUE)),
         )
 
     @classmethod
@@ -240,6 +249,7 @@ class Container:
             "throttle_storage": storage_from_string("memory://"),
             "rollback_log": InMemoryRollbackLog(),
             "notifications": InMemoryNotificationStore(),
+            "due": InMemoryDueIndex(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to

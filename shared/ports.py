@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from shared.domain.analysis import Analysis
+from shared.domain.due import DueItem, DueKind
 from shared.domain.models import (
     AgentControls,
     HistoryEntry,
@@ -308,3 +309,27 @@ class Telemetry(Protocol):
 
     def rollback(self, ticket_id: int, action_type: str, admin: str) -> None:
         """An admin rolled back an autonomous action (a warning event, `event:rollback`)."""
+
+
+class DueIndex(Protocol):
+    """What is due when (shared/domain/due.py): one partition per minute of due time, so the
+    sweeper reads what is due without looking at any ticket. Writes are idempotent."""
+
+    def add(self, item: DueItem) -> None:
+        """Store the item; an item with the same id in the same minute is kept as it is."""
+
+    def due(self, since: datetime, now: datetime, limit: int) -> list[DueItem]:
+        """At most `limit` items due at or before `now`, from the minute of `since` on, earliest
+        minute first."""
+
+    def mark_sent(self, item: DueItem, at: datetime) -> None:
+        """Record that the item's message was sent at `at` (one more send). An item removed
+        meanwhile stays removed."""
+
+    def remove(self, kind: DueKind, ticket_id: int, seq: int, due_at: datetime) -> None:
+        """Remove the item (its work is done); nothing when it is not there."""
+
+    def cursor(self) -> datetime | None:
+        """Where the sweeper's next run starts reading (None before its first run)."""
+
+    def set_cursor(self, at: datetime) -> None: ...

@@ -61,6 +61,7 @@ class ActionType(StrEnum):
     ROLLBACK = "ROLLBACK"
     FOLLOWUP_SENT = "FOLLOWUP_SENT"
     FEEDBACK_RECEIVED = "FEEDBACK_RECEIVED"
+    RESOLUTION_ASSUMED = "RESOLUTION_ASSUMED"  # the feedback window passed unanswered
 
 
 class Principal(BaseModel):
@@ -388,8 +389,9 @@ class ProcessMessage(BaseModel):
 
 class FollowupMessage(BaseModel):
     """The follow-ups queue's message: ask the owner whether the auto-resolution `action_seq` held.
-    `due_at` is set when the delay is longer than a queue message can wait (7 days): the consumer
-    sends it on until then."""
+    The sweeper sends it when its due-index item is due; `due_at` names that item (the consumer
+    removes it when done) and, were it still ahead, the consumer would send the message on until
+    then."""
 
     ticket_id: int
     action_seq: int
@@ -397,10 +399,12 @@ class FollowupMessage(BaseModel):
 
 
 class CheckMessage(BaseModel):
-    """The agent-checks queue's message: look again at a scheduled follow-up."""
+    """The agent-checks queue's message: look again at a scheduled follow-up. `due_at` names the
+    due-index row the sweeper sent it for (shared/domain/due.py), which the check removes."""
 
     ticket_id: int
     action_seq: int
+    due_at: datetime | None = None
 
 
 class RecordStatus(StrEnum):

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from shared.domain.due import DueItem, DueKind, bucket, item_id
 from shared.domain.models import (
     AgentControls,
     HistoryEntry,
@@ -335,3 +336,53 @@ class InMemoryMessageQueue:
     def messages(self, queue: str) -> list[dict[str, Any]]:
         with self._lock:
             return [p for q, p, _ in self.sent if q == queue]
+
+
+class InMemoryDueIndex:
+    """Keyed as the Table adapter keys its rows: (minute bucket, item id)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._rows: dict[tuple[str, str], DueItem] = {}
+        self._cursor: datetime | None = None
+        self.requests = 0  # storage requests the Table adapter would send: the sweep's bound
+
+    def add(self, item: DueItem) -> None:
+        with self._lock:
+            self.requests += 1
+            self._rows.setdefault((item.bucket, item.id), item.model_copy())
+
+    def due(self, since: datetime, now: datetime, limit: int) -> list[DueItem]:
+        with self._lock:
+            self.requests += 1
+            first, last = bucket(since), bucket(now)
+            keys = sorted(k for k in self._rows if first <= k[0] <= last and self._rows[k].due_at <= now)
+            return [self._rows[k].model_copy() for k in keys[:limit]]
+
+    def mark_sent(self, item: DueItem, at: datetime) -> None:
+        with self._lock:
+            self.requests += 1
+            key = (item.bucket, item.id)
+            if key in self._rows:
+                stored = self._rows[key]
+                self._rows[key] = stored.model_copy(update={"enqueued_at": at, "sends": item.sends + 1})
+
+    def remove(self, kind: DueKind, ticket_id: int, seq: int, due_at: datetime) -> None:
+        with self._lock:
+            self.requests += 1
+            self._rows.pop((bucket(due_at), item_id(kind, ticket_id, seq)), None)
+
+    def cursor(self) -> datetime | None:
+        with self._lock:
+            self.requests += 1
+            return self._cursor
+
+    def set_cursor(self, at: datetime) -> None:
+        with self._lock:
+            self.requests += 1
+            self._cursor = at
+
+    def items(self) -> list[DueItem]:
+        """Every stored item, earliest bucket first (for tests)."""
+        with self._lock:
+            return [self._rows[k].model_copy() for k in sorted(self._rows)]

@@ -8,8 +8,9 @@ COUNTERS = "counters"
 RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
 NOTIFICATIONS = "notifications"
+DUE = "due"  # the due index: follow-ups, checks and feedback windows by due time (the sweeper's)
 # The analytics aggregates table comes with its feature.
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS)
+TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE)
 
 AGENT_QUEUE = "agent-actions"
 FOLLOWUP_QUEUE = "followups"

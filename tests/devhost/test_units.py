@@ -297,3 +297,41 @@ def test_an_invocation_past_its_timeout_fails_and_a_thread_is_abandoned(is_async
         asyncio.run(invoker.call(fn, None, "test"))
     release.set()
     pool.shutdown(wait=True)
+
+
+UNRESOLVED_APP = """
+import azure.functions as func
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
+
+
+@app.timer_trigger(schedule="%DEVHOST_TEST_UNSET_SCHEDULE%", arg_name="timer")
+def sweep(timer: func.TimerRequest) -> None:
+    pass
+
+
+@app.timer_trigger(schedule="%DEVHOST_TEST_SET_SCHEDULE%", arg_name="timer")
+def tick(timer: func.TimerRequest) -> None:
+    pass
+
+
+@app.route(route="ping")
+def ping(req: func.HttpRequest) -> func.HttpResponse:
+    return func.HttpResponse("pong")
+"""
+
+
+def test_a_schedule_whose_setting_is_missing_puts_only_that_function_in_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from devhost.__main__ import _load
+
+    (tmp_path / "unresolved_app.py").write_text(UNRESOLVED_APP, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("DEVHOST_TEST_UNSET_SCHEDULE", raising=False)
+    monkeypatch.setenv("DEVHOST_TEST_SET_SCHEDULE", "*/5 * * * * *")
+    functions = _load("unresolved_app:app", "api")
+    assert sorted(f.name for f in functions) == ["ping", "tick"]  # the host runs the others
+    assert [f.schedule for f in functions if f.name == "tick"] == ["*/5 * * * * *"]
+    assert "Function sweep is in error" in capsys.readouterr().out

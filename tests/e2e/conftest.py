@@ -54,6 +54,7 @@ class Stack:
             "AGENT_API_URL": "",
             "PYTHON_THREADPOOL_THREAD_COUNT": "16",
             "TICKET_CREATE_THROTTLE_RATE": "100000/minute",  # tests create hundreds of tickets per user
+            "FOLLOWUP_SWEEP_SCHEDULE": "* * * * * *",  # the sweeper every second: follow-ups in seconds
             **{k: str(v) for k, v in settings.items()},
         }
 

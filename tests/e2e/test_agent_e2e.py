@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from shared.domain.rollout import in_rollout
-from shared.storage.names import AGENT_QUEUE, FOLLOWUP_QUEUE
+from shared.storage.names import AGENT_QUEUE, DUE, FOLLOWUP_QUEUE
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 
@@ -68,7 +68,9 @@ def test_the_agent_resolves_clarifies_and_escalates(stack: Stack) -> None:
         assert [e["action_type"] for e in history(api, ransom["id"])] == ["ESCALATE"]
         assert api.get(f"/tickets/{ransom['id']}/", headers=STAFF).json()["priority"] in ("high", "critical")
         followups = stack.storage.queue(FOLLOWUP_QUEUE).get_queue_properties().approximate_message_count
-        assert followups == 1  # delayed a day, already waiting
+        assert followups == 0  # due in a day: an item of the due index, not a delayed message
+        due = [e["RowKey"] for e in stack.storage.table(DUE).list_entities()]
+        assert f"followup-{reset['id']}-2" in due
         assert process(api, reset["id"]).json()["status"] == "skipped"
 
 

@@ -1,5 +1,6 @@
-"""Follow-ups end to end: auto-resolve → delayed queue message → in-app notification and webhook,
-on the local host with a real Azurite and a local webhook receiver."""
+"""Follow-ups end to end: auto-resolve → due-index item → the sweeper's message when due → in-app
+notification and webhook, on the local host (the sweeper every second) with a real Azurite and a
+local webhook receiver."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from shared.storage.names import FOLLOWUP_QUEUE, poison
+from shared.storage.names import DUE, FOLLOWUP_QUEUE, poison
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 from tests.helpers import QuietHandler, local_server, serving, url_of
@@ -84,6 +85,10 @@ def poisoned(stack: Stack) -> int:
         return 0
 
 
+def due_items(stack: Stack) -> list[str]:
+    return [e["RowKey"] for e in stack.storage.table(DUE).list_entities() if e["PartitionKey"] != "cursor"]
+
+
 def test_an_auto_resolution_is_followed_up_once_in_app_and_on_the_webhook_even_delivered_twice(
     stack: Stack,
 ) -> None:
@@ -110,6 +115,8 @@ def test_an_auto_resolution_is_followed_up_once_in_app_and_on_the_webhook_even_d
             wait_until(lambda: drained(stack), timeout=60)
             assert poisoned(stack) == 0
             assert len(history(api, ticket["id"])) == 2 and len(notifications(api)) == 1
+            # the follow-up's item is gone; the feedback window's waits its week
+            assert wait_until(lambda: due_items(stack) == [f"assume-{ticket['id']}-2"], timeout=10)
             web = api.get("/auth/notifications/", headers=ALICE).json()
             # The web id is the notification's key (what `/{id}/read/` takes): its time, then its id.
             assert [n["id"].split("-", 1)[1] for n in web] == [notice["id"]] and web[0]["is_read"] is False
@@ -134,3 +141,29 @@ def test_a_webhook_that_is_down_does_not_lose_the_in_app_notification(stack: Sta
         assert [e["action_type"] for e in history(api, ticket["id"])] == ["FOLLOWUP_SENT", "AUTO_RESOLVE"]
         wait_until(lambda: drained(stack), timeout=30)
         assert poisoned(stack) == 0
+
+
+def test_an_unanswered_resolution_is_assumed_when_its_window_ends(stack: Stack) -> None:
+    host = stack.host(FOLLOWUP_DELAY_SECONDS=1, FEEDBACK_WINDOW_SECONDS=4)
+    with stack.client(host) as api:
+        ticket = auto_resolve(api)
+        wait_until(lambda: notifications(api), timeout=30)
+
+        def assumed() -> dict[str, Any] | None:
+            seen = api.get(f"/tickets/{ticket['id']}/", headers=ALICE).json()
+            return seen if seen["resolution"]["outcome"] == "assumed" else None
+
+        seen = wait_until(assumed, timeout=30)
+        assert seen["status"] == "resolved" and seen["resolution"]["outcome_at"]
+        kinds = [(e["action_type"], e["executed_by"]) for e in history(api, ticket["id"])]
+        assert kinds == [
+            ("RESOLUTION_ASSUMED", "system"),
+            ("FOLLOWUP_SENT", "system"),
+            ("AUTO_RESOLVE", "autonomous_agent"),
+        ]
+        wait_until(lambda: due_items(stack) == [], timeout=10)
+        # an answer after the window is still taken
+        answer = {"resolution_confirmed": True, "satisfaction_score": 4}
+        response = api.post(f"/tickets/{ticket['id']}/resolution-feedback/", headers=ALICE, json=answer)
+        assert response.status_code == 200, response.text
+        assert api.get(f"/tickets/{ticket['id']}/", headers=ALICE).json()["status"] == "closed"

@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-from shared.storage.names import FOLLOWUP_QUEUE
+from shared.storage.names import DUE, FOLLOWUP_QUEUE
 from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 
@@ -51,8 +51,13 @@ def test_an_admin_rolls_back_an_auto_resolution_and_staff_can_run_the_agent_agai
     with stack.client(host) as api:
         ticket_id, action_id = auto_resolved(api)
         assert action_id == f"{ticket_id}-2"
-        followups = stack.storage.queue(FOLLOWUP_QUEUE)  # a delayed message is counted until consumed
-        wait_until(lambda: followups.get_queue_properties().approximate_message_count == 1, timeout=5)
+        followups = stack.storage.queue(FOLLOWUP_QUEUE)
+        due = stack.storage.table(DUE)  # the follow-up waits in the due index until the sweeper sends it
+
+        def scheduled() -> list[str]:
+            return [e["RowKey"] for e in due.list_entities() if e["RowKey"].startswith("followup-")]
+
+        assert scheduled() == [f"followup-{ticket_id}-2"]
 
         assert rollback(api, action_id, headers={}).status_code == 401
         for who in (bearer("alice"), bearer("bob"), STAFF):  # the owner, another user, staff
@@ -87,6 +92,8 @@ def test_an_admin_rolls_back_an_auto_resolution_and_staff_can_run_the_agent_agai
         assert again.status_code == 409 and again.json()["code"] == "already_rolled_back"
         assert not_reversible(api, undo["id"])
 
+        # sent when due, found voided by its consumer, which removes the item
+        wait_until(lambda: scheduled() == [], timeout=30)
         wait_until(lambda: followups.get_queue_properties().approximate_message_count == 0, timeout=30)
         assert [n["kind"] for n in api.get("/notifications/", headers=bearer("alice")).json()["results"]] == [
             "rollback"

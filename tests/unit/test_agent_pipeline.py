@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 
 from shared.config import Settings
 from shared.container import Container, use_container
 from shared.domain.analysis import Analysis
+from shared.domain.due import DueItem
 from shared.domain.models import (
     AgentMode,
     ControlsUpdate,
@@ -20,7 +20,7 @@ from shared.domain.models import (
     TicketCreate,
 )
 from shared.errors import AgentUnavailable
-from shared.storage.memory import InMemoryMessageQueue
+from shared.storage.memory import InMemoryDueIndex, InMemoryMessageQueue
 from tests.conftest import SECRET, bearer
 from tests.unit.http_client import invoke, payload
 
@@ -112,7 +112,17 @@ def queued(c: Container, queue: str) -> list[dict[str, Any]]:
     return c.queue.messages(queue)
 
 
-def test_auto_resolve_changes_the_ticket_records_provenance_and_queues_the_followup(c: Container) -> None:
+def due_items(c: Container) -> list[tuple[str, int, int, datetime]]:
+    assert isinstance(c.due, InMemoryDueIndex)
+    return [(i.kind.value, i.ticket_id, i.seq, i.due_at) for i in c.due.items()]
+
+
+DELAY = timedelta(seconds=86400)  # FOLLOWUP_DELAY_SECONDS by default
+
+
+def test_auto_resolve_changes_the_ticket_records_provenance_and_schedules_the_followup(
+    c: Container, clock: Clock
+) -> None:
     tid = new_ticket(c)
     assert c.agent_worker.execute(message(tid)) == "AUTO_RESOLVE"
     ticket = c.tickets.get(tid)
@@ -125,8 +135,9 @@ def test_auto_resolve_changes_the_ticket_records_provenance_and_queues_the_follo
     assert entry.action_params["agent"] == {"kind": "scripted", "version": "1"}
     assert entry.action_params["knowledge_base_entries"] == ["kb-password-reset"]
     assert entry.rollback_possible
-    assert queued(c, "followups") == [{"ticket_id": tid, "action_seq": 2}]
-    assert c.queue.sent[-1][2] == 86400  # type: ignore[attr-defined]
+    # the follow-up is a due item (the sweeper sends it when due), no delayed queue message
+    assert due_items(c) == [("followup", tid, 2, clock.now + DELAY)]
+    assert queued(c, "followups") == []
     assert c.telemetry.actions == [(tid, "AUTO_RESOLVE", 0.9, "high", "AUTO_RESOLVE")]  # type: ignore[attr-defined]
 
 
@@ -162,7 +173,10 @@ def test_each_action_sets_its_status(
     if expected == "REQUEST_CLARIFICATION":
         assert entry.action_params["questions"]
     if expected == "SCHEDULE_FOLLOWUP":
-        assert queued(c, "agent-checks") == [{"ticket_id": tid, "action_seq": 2}]
+        assert due_items(c) == [("check", tid, 2, datetime(2026, 11, 29, 10, 0, tzinfo=UTC))]
+        assert queued(c, "agent-checks") == []
+    else:
+        assert due_items(c) == []
 
 
 def test_the_same_message_three_times_acts_once(c: Container, agent: ScriptedAgent) -> None:
@@ -270,7 +284,7 @@ def test_shadow_mode_records_the_decision_and_changes_nothing(c: Container) -> N
     assert after.state() == before.state() and after.agent is None  # type: ignore[union-attr]
     [entry] = history(c, tid)
     assert entry.action_type == "SHADOW_DECISION" and entry.action_params["would_do"] == "AUTO_RESOLVE"
-    assert queued(c, "followups") == []
+    assert queued(c, "followups") == [] and due_items(c) == []
 
 
 def test_rollout_gates_by_a_stable_hash(c: Container) -> None:
@@ -507,28 +521,55 @@ def test_a_slow_worker_whose_claim_was_taken_over_does_not_act_twice(
     assert inner == ["AUTO_RESOLVE"] and len(history(c, tid)) == 1
 
 
-def test_a_lost_followup_enqueue_is_resent_by_the_retry(
+def test_a_due_index_that_fails_before_the_commit_commits_nothing_and_the_retry_acts_once(
     settings: Settings, agent: ScriptedAgent, clock: Clock
 ) -> None:
-    class FlakyQueue(InMemoryMessageQueue):
+    class FlakyDueIndex(InMemoryDueIndex):
         fail_next = True
 
-        def send(self, queue: str, message: BaseModel, delay_seconds: int = 0) -> None:
+        def add(self, item: DueItem) -> None:
             if self.fail_next:
                 self.fail_next = False
-                raise ConnectionError("queue unreachable")
-            super().send(queue, message, delay_seconds)
+                raise ConnectionError("table unreachable")
+            super().add(item)
 
     c = Container.in_memory(
-        settings, clock=clock, analyser=agent, queue=FlakyQueue(), telemetry=RecordingTelemetry()
+        settings, clock=clock, analyser=agent, due=FlakyDueIndex(), telemetry=RecordingTelemetry()
     )
     tid = new_ticket(c)
     with pytest.raises(ConnectionError):
         c.agent_worker.execute(message(tid))
-    assert c.tickets.get_with_request(tid, "req1")[1].status == "COMPLETED"  # type: ignore[union-attr]
+    assert c.tickets.get(tid).status == "new" and history(c, tid) == []  # type: ignore[union-attr]
+    assert c.tickets.get_with_request(tid, "req1")[1] is None  # released: the retry runs
+    assert c.agent_worker.execute(message(tid)) == "AUTO_RESOLVE"
     assert c.agent_worker.execute(message(tid)) == "duplicate"
-    assert queued(c, "followups") == [{"ticket_id": tid, "action_seq": 2}]
+    assert due_items(c) == [("followup", tid, 2, clock.now + DELAY)]
     assert len(history(c, tid)) == 1
+    assert c.caps.usage(clock.now) == (1, 1)  # the retry reused the slot it had taken
+
+
+def test_a_commit_that_loses_its_race_leaves_a_due_item_its_consumer_finds_moot(
+    c: Container, clock: Clock
+) -> None:
+    from shared.domain.models import FollowupMessage, Status, StatusChange
+
+    tid = new_ticket(c)
+    real_save = c.tickets.save
+
+    def person_first(*args: Any, **kwargs: Any) -> None:
+        c.tickets.save = real_save  # type: ignore[method-assign]
+        staff = Principal(sub="sam", roles=frozenset({"staff"}))
+        c.ticket_service.change_status(staff, tid, StatusChange(status=Status.OPEN, reason="mine"))
+        real_save(*args, **kwargs)
+
+    c.tickets.save = person_first  # type: ignore[method-assign]
+    assert c.agent_worker.execute(message(tid)) == "superseded"
+    [(kind, _, seq, due)] = due_items(c)
+    assert (kind, seq) == ("followup", 2)
+    clock.now = due
+    followup = FollowupMessage(ticket_id=tid, action_seq=seq, due_at=due)
+    assert c.followup_service.run(followup) == "not_resolved"  # the person opened it
+    assert due_items(c) == [] and c.notifications.list("alice", 10, None).results == []
 
 
 def test_the_endpoint_sends_a_snapshot_and_a_human_change_since_supersedes_it(c: Container) -> None:
@@ -546,7 +587,7 @@ def test_the_endpoint_sends_a_snapshot_and_a_human_change_since_supersedes_it(c:
     assert human_entry.action_type == "STATUS_CHANGE"
 
 
-def test_a_resent_check_names_the_actions_version_not_a_later_one(c: Container, agent: ScriptedAgent) -> None:
+def test_a_check_names_the_actions_version_not_a_later_one(c: Container, agent: ScriptedAgent) -> None:
     from shared.domain.models import Status, StatusChange
 
     agent.answer = {**agent.answer, "confidence": 0.7}  # type: ignore[dict-item]
@@ -554,11 +595,12 @@ def test_a_resent_check_names_the_actions_version_not_a_later_one(c: Container, 
     assert c.agent_worker.execute(message(tid)) == "SCHEDULE_FOLLOWUP"
     staff = Principal(sub="sam", roles=frozenset({"staff"}))
     c.ticket_service.change_status(staff, tid, StatusChange(status=Status.IN_PROGRESS, reason="mine now"))
-    assert c.agent_worker.execute(message(tid)) == "duplicate"  # a redelivery resends the check
-    checks = queued(c, "agent-checks")
-    assert checks == [{"ticket_id": tid, "action_seq": 2}] * 2
-    assert c.check_service.run(tid, checks[-1]["action_seq"]) == "not_needed"
+    assert c.agent_worker.execute(message(tid)) == "duplicate"  # a redelivery schedules nothing more
+    [(kind, _, seq, due)] = due_items(c)
+    assert (kind, seq) == ("check", 2)
+    assert c.check_service.run(tid, seq, due) == "not_needed"
     assert c.tickets.get(tid).status == "in_progress"  # type: ignore[union-attr]
+    assert due_items(c) == []  # done: the check removed its item
 
 
 def test_large_tickets_travel_without_a_snapshot(c: Container) -> None:

@@ -88,12 +88,13 @@ def followed_up(c: Container, clock: Clock, owner: Principal = ALICE) -> tuple[i
     )
     assert outcome == "AUTO_RESOLVE"
     assert isinstance(c.queue, InMemoryMessageQueue)
+    clock.now += timedelta(seconds=DELAY)
+    c.sweeper.run()  # the follow-up is due: the sweeper sends its message
     [message] = [
         FollowupMessage.model_validate(p)
         for q, p, _ in c.queue.sent
         if q == "followups" and p["ticket_id"] == ticket.id
     ]
-    clock.now += timedelta(seconds=DELAY)
     assert c.followup_service.run(message) == "sent"
     [notice] = [n for n in c.notifications.list(owner.sub, 100, None).results if n.ticket_id == ticket.id]
     return ticket.id, notice.links

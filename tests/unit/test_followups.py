@@ -1,4 +1,5 @@
-"""The follow-up consumer with in-memory storage: sent once, skipped when moot, chained when far."""
+"""The follow-up consumer with in-memory storage: sent once, skipped when moot. (How it is scheduled,
+through the due index and the sweeper, is tests/unit/test_sweep.py.)"""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 from shared.config import Settings
 from shared.container import Container, use_container
 from shared.domain import followups
+from shared.domain.due import DueKind
 from shared.domain.models import (
     ActionType,
     Category,
@@ -28,7 +30,7 @@ from shared.domain.models import (
 )
 from shared.ports import MAX_QUEUE_DELAY_SECONDS
 from shared.services.followups import FollowupOutcome
-from shared.storage.memory import InMemoryMessageQueue
+from shared.storage.memory import InMemoryDueIndex, InMemoryMessageQueue
 from tests.conftest import SECRET
 from tests.unit.http_client import REGISTERED
 
@@ -88,7 +90,8 @@ def c(clock: Clock, webhook: FakeWebhook) -> Iterator[Container]:
 
 
 def auto_resolved(c: Container, owner: Principal = ALICE) -> FollowupMessage:
-    """A ticket the agent auto-resolved; the follow-up message its worker queued (taken off)."""
+    """A ticket the agent auto-resolved; its follow-up message (naming no due item: the due index
+    has tests of its own)."""
     ticket = c.ticket_service.create(
         owner, TicketCreate(issue_type="Password reset", description=DESCRIPTION, category=Category.ACCOUNT)
     )
@@ -96,11 +99,20 @@ def auto_resolved(c: Container, owner: Principal = ALICE) -> FollowupMessage:
         ProcessMessage(ticket_id=ticket.id, request_id=f"r{ticket.id}", requested_by=owner.sub)
     )
     assert outcome == "AUTO_RESOLVE"
-    return taken(c)[-1]
+    return scheduled(c)[-1]
+
+
+def scheduled(c: Container) -> list[FollowupMessage]:
+    """The follow-ups the worker put in the due index, as messages naming no item."""
+    assert isinstance(c.due, InMemoryDueIndex)
+    items = [i for i in c.due.items() if i.kind == DueKind.FOLLOWUP]
+    return [
+        FollowupMessage(ticket_id=i.ticket_id, action_seq=i.seq) for i in sorted(items, key=lambda i: i.seq)
+    ]
 
 
 def taken(c: Container) -> list[FollowupMessage]:
-    """The follow-up messages queued so far, with their delays checked, taken off the queue."""
+    """The follow-up messages put back on the queue so far, with their delays checked, taken off."""
     assert isinstance(c.queue, InMemoryMessageQueue)
     found = [FollowupMessage.model_validate(p) for q, p, _ in c.queue.sent if q == "followups"]
     delays = [d for q, _, d in c.queue.sent if q == "followups"]
@@ -322,8 +334,7 @@ def test_a_resolution_a_later_auto_resolution_made_is_followed_up_by_its_own_mes
     first = auto_resolved(c)
     forced = ProcessMessage(ticket_id=first.ticket_id, request_id="again", requested_by="sam", force=True)
     assert c.agent_worker.execute(forced) == "AUTO_RESOLVE"
-    [second] = taken(c)
-    assert second.action_seq == 3
+    [second] = [m for m in scheduled(c) if m.action_seq == 3]
     assert c.followup_service.run(first) == "superseded"
     assert notices(c) == [] and webhook.posts == []
     assert c.followup_service.run(second) == FollowupOutcome.SENT
@@ -387,43 +398,8 @@ def test_a_missing_ticket_writes_nothing(c: Container, webhook: FakeWebhook) -> 
     assert webhook.posts == []
 
 
-def test_a_delay_longer_than_a_queue_message_can_wait_is_chained(clock: Clock, webhook: FakeWebhook) -> None:
-    ten_days = 10 * 86400
-    c = build(clock, webhook, delay=ten_days)
-    start = clock.now
-    ticket = c.ticket_service.create(
-        ALICE, TicketCreate(issue_type="Password reset", description=DESCRIPTION, category=Category.ACCOUNT)
-    )
-    c.agent_worker.execute(ProcessMessage(ticket_id=ticket.id, request_id="r1", requested_by="alice"))
-    assert isinstance(c.queue, InMemoryMessageQueue)
-    [(_, first, delay)] = [s for s in c.queue.sent if s[0] == "followups"]
-    assert delay == MAX_QUEUE_DELAY_SECONDS
-    message = FollowupMessage.model_validate(first)
-    assert message.due_at == start + timedelta(seconds=ten_days)
-    taken(c)
-    hops = 0
-    while True:
-        clock.now += timedelta(seconds=delay)  # the queue hands it over when its delay is up
-        outcome = c.followup_service.run(message)
-        if outcome != FollowupOutcome.RESCHEDULED:
-            break
-        hops += 1
-        assert kinds(c, ticket.id) == ["AUTO_RESOLVE"] and notices(c) == [] and webhook.posts == []
-        [(_, sent_on, delay)] = [s for s in c.queue.sent if s[0] == "followups"]
-        taken(c)
-        assert FollowupMessage.model_validate(sent_on) == message  # the same due time travels on
-        assert 0 < delay <= MAX_QUEUE_DELAY_SECONDS
-    assert outcome == FollowupOutcome.SENT and hops == 1
-    assert clock.now == start + timedelta(seconds=ten_days)
-    [notice] = notices(c)
-    assert notice.created_at == message.due_at and len(webhook.posts) == 1
-
-
-def test_a_short_delay_carries_no_due_time(c: Container) -> None:
-    assert auto_resolved(c).due_at is None
-
-
-def test_an_early_delivery_of_a_chained_message_is_sent_on_not_acted_on(c: Container, clock: Clock) -> None:
+def test_an_early_delivery_is_sent_on_not_acted_on(c: Container, clock: Clock) -> None:
+    # the sweeper's clock ahead of this one: harmless, the message comes back when due
     message = auto_resolved(c).model_copy(update={"due_at": clock.now + timedelta(seconds=90.2)})
     assert c.followup_service.run(message) == FollowupOutcome.RESCHEDULED
     [(_, _, delay)] = [s for s in c.queue.sent if s[0] == "followups"]  # type: ignore[attr-defined]

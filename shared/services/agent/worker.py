@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 from shared.domain import actions
 from shared.domain.analysis import Analysis
 from shared.domain.decision import Thresholds, confidence_level, decide
+from shared.domain.due import DueKind, schedule
 from shared.domain.models import (
     ActionType,
     AgentMode,
-    CheckMessage,
-    FollowupMessage,
     HistoryEntry,
     ProcessMessage,
     RecordStatus,
@@ -24,17 +23,16 @@ from shared.domain.models import (
 from shared.domain.rollout import in_rollout
 from shared.errors import AgentUnavailable, ConcurrencyConflict
 from shared.ports import (
-    MAX_QUEUE_DELAY_SECONDS,
     ActionCaps,
     Analyser,
     Clock,
+    DueIndex,
     MessageQueue,
     Telemetry,
     TicketRepository,
 )
 from shared.services.agent import ACTIONABLE, Queues
 from shared.services.controls import ControlsService
-from shared.services.followups import due_at as followup_due_at
 from shared.services.ledger import ClaimOutcome, Once
 
 log = logging.getLogger("resolvemeq.agent")
@@ -93,8 +91,14 @@ class AgentWorker:
     never exceeded, and a slot stays used only by a committed action or by a request
     that is still being retried (or was poisoned).
 
-    Storage round trips on the common path: the claim, the cap counter, the transaction
-    and (after an auto-resolution) the follow-up; the ticket comes with the message.
+    Later work (the follow-up of an auto-resolution, the check of a scheduled follow-up) is
+    written to the due index BEFORE the commit, in place of a delayed queue message after it: a
+    crash between the two leaves an item whose action never committed, which its consumer finds
+    moot and drops, never a committed action without its follow-up; and the sweeper sends it
+    when due, whatever the delay (a queue message could wait 7 days at most).
+
+    Storage round trips on the common path: the claim, the cap counter, (for an auto-resolution
+    or a scheduled follow-up) the due item, and the transaction; the ticket comes with the message.
     """
 
     def __init__(
@@ -110,8 +114,10 @@ class AgentWorker:
         queues: Queues,
         timings: Timings,
         telemetry: Telemetry,
+        due: DueIndex,
     ) -> None:
         self._tickets, self._once, self._caps, self._controls = tickets, once, caps, controls
+        self._due = due
         self._queue = queue
         self._analyser, self._thresholds, self._clock = analyser, thresholds, clock
         self._queues, self._timings, self._telemetry = queues, timings, telemetry
@@ -142,10 +148,14 @@ class AgentWorker:
         except Exception:
             self._once.release(ticket.id, message.request_id, claim)  # the retry may run
             raise
+        try:
+            self._schedule(decided)
+        except Exception:
+            self._once.release(ticket.id, message.request_id, claim)  # the retry reuses the slot
+            raise
         committed = self._commit(ticket, message, decided, claim)
         if committed is not None:
             return committed
-        self._after_commit(ticket.id, decided.ticket.version, decided.entry.action_type)
         return self._report(decided.ticket, decided.entry, decided.analysis)
 
     def _claim(self, ticket_id: int, message: ProcessMessage) -> str | Outcome:
@@ -155,12 +165,7 @@ class AgentWorker:
         if claim.outcome == ClaimOutcome.CLAIMED:
             return claim.etag
         if claim.outcome == ClaimOutcome.DUPLICATE:
-            record = claim.record
-            if (
-                record is not None and record.ticket_version is not None
-            ):  # resend a follow-up a crash may have lost
-                self._after_commit(ticket_id, record.ticket_version, record.action_type)
-            return Outcome.DUPLICATE
+            return Outcome.DUPLICATE  # its due item was written before it committed
         wait = min(claim.wait_seconds, CLAIM_POLL_SECONDS)
         self._queue.send(self._queues.agent, message, wait)
         log.info("request %s is held by another worker; looking again in %s s", message.request_id, wait)
@@ -280,20 +285,17 @@ class AgentWorker:
             "mode": str(mode),
         }
 
-    def _after_commit(self, ticket_id: int, version: int, action_type: ActionType | None) -> None:
-        """Delayed messages: the follow-up of an auto-resolution, the check of a scheduled follow-up,
-        naming the version the action produced. Sending twice is harmless: the follow-up runs once
-        per action on the ledger, and the check acts only while the ticket is at that version."""
-        delay = self._timings.followup_delay_seconds
-        if action_type == ActionType.AUTO_RESOLVE:
-            # A delay past what a queue message can wait is chained: due_at says until when.
-            due = followup_due_at(self._clock(), delay)
-            followup = FollowupMessage(ticket_id=ticket_id, action_seq=version, due_at=due)
-            self._queue.send(self._queues.followups, followup, min(delay, MAX_QUEUE_DELAY_SECONDS))
-        elif action_type == ActionType.SCHEDULE_FOLLOWUP:
-            self._queue.send(
-                self._queues.checks, CheckMessage(ticket_id=ticket_id, action_seq=version), delay
-            )
+    def _schedule(self, decided: Decision) -> None:
+        """The due item of the change about to commit: its follow-up or its check, named by the
+        version it produces. Written again by a retry, it is the same item (or one more, dropped
+        as a duplicate by its consumer)."""
+        kinds = {ActionType.AUTO_RESOLVE: DueKind.FOLLOWUP, ActionType.SCHEDULE_FOLLOWUP: DueKind.CHECK}
+        kind = kinds.get(decided.entry.action_type)
+        if kind is None:
+            return
+        now = self._clock()
+        due = now + timedelta(seconds=self._timings.followup_delay_seconds)
+        self._due.add(schedule(kind, decided.ticket.id, decided.ticket.version, due, now))
 
     def _report(self, ticket: Ticket, entry: HistoryEntry, analysis: Analysis | None) -> str:
         confidence = analysis.confidence if analysis is not None else None
