@@ -11,7 +11,6 @@ Settings come from the environment, then local.settings.json (like the local hos
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -56,12 +55,6 @@ def check() -> int:
     from shared.storage.probe import StorageProbe
     from shared.storage.provision import provision
 
-    if not os.environ.get("FOLLOWUP_SWEEP_SCHEDULE"):
-        # The Functions host reads it (the sweeper's %FOLLOWUP_SWEEP_SCHEDULE%), not the app.
-        print(
-            "warning: FOLLOWUP_SWEEP_SCHEDULE is not set: the host runs no followups_sweep (the "
-            "function is in error), so no follow-up is sent; set it (e.g. '0 */1 * * * *')"
-        )
     settings = load_settings()
     if settings is None:
         return 1

@@ -123,9 +123,6 @@ class Settings(BaseSettings):
 
     followup_delay_seconds: int = Field(86400, ge=0, alias="FOLLOWUP_DELAY_SECONDS")
     feedback_window_seconds: int = Field(604800, ge=0, alias="FEEDBACK_WINDOW_SECONDS")
-    # The sweeper's NCRONTAB schedule: read by the Functions host (the timer's binding expression
-    # %FOLLOWUP_SWEEP_SCHEDULE%); here only to describe the Sentry cron monitor.
-    followup_sweep_schedule: str = Field("0 */1 * * * *", alias="FOLLOWUP_SWEEP_SCHEDULE")
     auto_pause_rollbacks_per_hour: int = Field(20, ge=0, alias="AUTO_PAUSE_ROLLBACKS_PER_HOUR")
     notify_webhook_url: str = Field("", alias="NOTIFY_WEBHOOK_URL")
     ratelimit_storage_uri: str = Field("", alias="RATELIMIT_STORAGE_URI")
