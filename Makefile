@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench check token clean
+.PHONY: dev test lint bench check token clean package
 
 $(STAMP): requirements.txt requirements-dev.txt package.json
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)  ## benchmarks against a fresh Azurite; writes bench/results.json
 	$(BIN)/python -m bench
+
+package: $(STAMP)  ## the run-from-package zip for Azure (Linux, Python 3.11): dist/resolvemeq-functions.zip
+	$(BIN)/python -m tools.package
 
 check: $(STAMP)  ## validate settings and reach storage
 	$(BIN)/python -m manage check
