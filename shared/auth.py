@@ -19,6 +19,7 @@ from typing import Any
 import jwt
 
 from shared.config import Settings
+from shared.domain.actions import reserved_actor
 from shared.domain.models import Principal
 from shared.errors import AuthUnavailable, Unauthenticated
 
@@ -103,6 +104,8 @@ class Authenticator:
         sub, roles = claims.get("sub"), claims.get("roles", [])
         if not isinstance(sub, str) or not sub or not isinstance(roles, list):
             raise Unauthenticated("The bearer token lacks a valid subject or roles.")
+        if reserved_actor(sub):
+            raise Unauthenticated("The bearer token's subject is reserved for the agent and the system.")
         name = claims.get("name")
         return Principal(
             sub=sub,

@@ -20,6 +20,15 @@ AUTONOMOUS = frozenset(
 )
 AGENT = "autonomous_agent"
 SYSTEM = "system"
+# The actors history entries and audit records name besides people: no caller may carry one of
+# these names (or one that reads the same), or a change of theirs would pass for the agent's.
+RESERVED_ACTORS = frozenset({AGENT, SYSTEM})
+
+
+def reserved_actor(sub: str) -> bool:
+    return sub.strip().casefold() in RESERVED_ACTORS
+
+
 DEFAULT_TEAM = "service-desk"
 
 

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from shared.domain.actions import SYSTEM  # who the audit names for the auto-pause
 from shared.domain.models import AgentControls, ControlsUpdate, Principal
 from shared.domain.public import AgentControlsPublic
 from shared.errors import ConcurrencyConflict, Conflict
@@ -14,7 +15,6 @@ from shared.ports import Clock, ControlsRepository
 
 CACHE_SECONDS = 5.0  # a change reaches every instance within this, well inside the 10 s promise
 MAX_ATTEMPTS = 10
-SYSTEM = "system"  # who the audit names for a change the service itself made (the auto-pause)
 
 
 class ControlsService:

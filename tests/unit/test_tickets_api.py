@@ -369,3 +369,16 @@ def test_empty_query_values_mean_no_filter(params: dict[str, str]) -> None:
         assert [t["id"] for t in (body if name == "tickets_list_alias" else body["results"])] == ids[::-1]
     history = invoke("tickets_history", headers=ALICE, route={"id": str(ids[0])}, params={"cursor": ""})
     assert history.status_code == 200
+
+
+@pytest.mark.parametrize("sub", ["system", "autonomous_agent", " System ", "AUTONOMOUS_AGENT"])
+def test_a_token_naming_the_agent_or_the_system_is_refused(sub: str) -> None:
+    """History and audit name the agent `autonomous_agent` and the system `system`: a caller
+    carrying such a name (an admin's included) could pass a change of theirs for the agent's."""
+    for headers in (bearer(sub), bearer(sub, "admin")):
+        response = invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=headers)
+        assert response.status_code == 401 and "reserved" in payload(response)["detail"]
+    assert (
+        invoke("tickets_create", "POST", json_body={"issue_type": "x"}, headers=bearer("systems")).status_code
+        == 201
+    )
