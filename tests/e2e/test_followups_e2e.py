@@ -66,6 +66,11 @@ def notifications(api: httpx.Client) -> list[dict[str, Any]]:
     return response.json()["results"]
 
 
+def followup_sent(api: httpx.Client, ticket_id: int) -> dict[str, Any] | None:
+    ticket: dict[str, Any] = api.get(f"/tickets/{ticket_id}/", headers=ALICE).json()
+    return ticket if ticket["resolution"]["followup_sent_at"] else None
+
+
 def history(api: httpx.Client, ticket_id: int) -> list[dict[str, Any]]:
     return api.get(f"/tickets/{ticket_id}/action-history/", headers=ALICE).json()["action_history"]
 
@@ -106,7 +111,9 @@ def test_an_auto_resolution_is_followed_up_once_in_app_and_on_the_webhook_even_d
             [notice] = wait_until(lambda: notifications(api), timeout=30)
             assert notice["id"] == f"followup-{ticket['id']}-2" and notice["kind"] == "followup"
             assert notice["title"] == "Is everything still working?" and notice["ticket_id"] == ticket["id"]
-            followed = api.get(f"/tickets/{ticket['id']}/", headers=ALICE).json()
+            # The notice is stored before the ticket's transaction (a crash between them is
+            # completed by the retry), so the ticket may show it a moment later.
+            followed = wait_until(lambda: followup_sent(api, ticket["id"]), timeout=10)
             assert followed["status"] == "resolved" and followed["resolution"]["followup_sent_at"]
             assert followed["resolution"]["outcome"] == "pending"
             sent, resolved = history(api, ticket["id"])
@@ -136,7 +143,7 @@ def test_a_webhook_that_is_down_does_not_lose_the_in_app_notification(stack: Sta
         ticket = auto_resolve(api)
         [notice] = wait_until(lambda: notifications(api), timeout=30)
         assert notice["id"] == f"followup-{ticket['id']}-2"
-        followed = api.get(f"/tickets/{ticket['id']}/", headers=ALICE).json()
+        followed = wait_until(lambda: followup_sent(api, ticket["id"]), timeout=10)
         assert followed["resolution"]["followup_sent_at"]
         assert [e["action_type"] for e in history(api, ticket["id"])] == ["FOLLOWUP_SENT", "AUTO_RESOLVE"]
         wait_until(lambda: drained(stack), timeout=30)
