@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 from pydantic import BaseModel
@@ -27,6 +27,7 @@ from shared.domain.models import (
     Ticket,
     TicketPublic,
 )
+from shared.domain.tally import Tallies
 
 Clock = Callable[[], datetime]
 
@@ -333,3 +334,24 @@ class DueIndex(Protocol):
         """Where the sweeper's next run starts reading (None before its first run)."""
 
     def set_cursor(self, at: datetime) -> None: ...
+
+
+class AnalyticsStore(Protocol):
+    """The per-day analytics tallies (shared/domain/tally.py), shared by all instances.
+
+    An event's deltas are recorded under the event's id (`{ticket_id}-{version}`: the ticket
+    version the event produced), once: recording an id again changes nothing, so a retried or
+    redelivered step never counts twice. A read costs a bounded number of round trips whatever
+    the number of tickets (it grows with the days asked for only)."""
+
+    def record(self, event_id: str, deltas: Tallies) -> None:
+        """Add `deltas` (day -> counters) once for `event_id`; again, nothing. Empty deltas: no
+        write at all."""
+
+    def read(self, since: date, until: date) -> Tallies:
+        """The summed tallies of each day from `since` to `until`, both included (days with
+        nothing are absent)."""
+
+    def fold(self, limit: int) -> int:
+        """Compact up to `limit` recorded events into their days' sums (a background step: reads
+        are exact before and after it); how many were folded."""

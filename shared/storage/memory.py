@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,6 +22,7 @@ from shared.domain.models import (
     Status,
     Ticket,
 )
+from shared.domain.tally import Tallies
 from shared.errors import ConcurrencyConflict
 from shared.ports import (
     MAX_OWNER_KEY,
@@ -386,3 +388,25 @@ class InMemoryDueIndex:
         """Every stored item, earliest bucket first (for tests)."""
         with self._lock:
             return [self._rows[k].model_copy() for k in sorted(self._rows)]
+
+
+class InMemoryAnalytics:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._days: Tallies = {}
+
+    def record(self, event_id: str, deltas: Tallies) -> None:
+        with self._lock:
+            if event_id in self._seen or not any(deltas.values()):
+                return
+            self._seen.add(event_id)
+            for day, tally in deltas.items():
+                self._days.setdefault(day, Counter()).update(tally)
+
+    def read(self, since: date, until: date) -> Tallies:
+        with self._lock:
+            return {d: Counter(t) for d, t in self._days.items() if since <= d <= until and any(t.values())}
+
+    def fold(self, limit: int) -> int:
+        return 0  # nothing to compact: every record is summed at once
