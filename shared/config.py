@@ -128,7 +128,8 @@ class Settings(BaseSettings):
     azure_openai_deployment: str = Field("", alias="AZURE_OPENAI_DEPLOYMENT", validate_default=True)
     azure_openai_api_key: str = Field("", alias="AZURE_OPENAI_API_KEY")  # empty: managed identity
     azure_openai_api_version: str = Field(AZURE_OPENAI_API_VERSION, alias="AZURE_OPENAI_API_VERSION")
-    azure_openai_timeout_seconds: float = Field(30, gt=0, alias="AZURE_OPENAI_TIMEOUT_SECONDS")
+    # At most 60: three attempts and two waits of up to 30 s stay within the 5-minute functionTimeout.
+    azure_openai_timeout_seconds: float = Field(30, gt=0, le=60, alias="AZURE_OPENAI_TIMEOUT_SECONDS")
 
     followup_delay_seconds: int = Field(86400, ge=0, alias="FOLLOWUP_DELAY_SECONDS")
     feedback_window_seconds: int = Field(604800, ge=0, alias="FEEDBACK_WINDOW_SECONDS")

@@ -10,8 +10,9 @@ agent's top knowledge-base matches go to the model as context, with the ticket f
 The model answers with structured output (a JSON schema), validated here into the same ``Analysis``
 the other analysers produce. Its ``auto_resolve`` stands only when it names one of the retrieved
 entries that is a known fix; the steps and success probability are then the knowledge base's
-(never the model's wording of them). Any other ``auto_resolve`` becomes ``assign_to_team`` with a
-success probability of 0, so a person looks at it; as does one for a ticket filed as security or
+(never the model's wording of them). Any other ``auto_resolve`` becomes ``assign_to_team`` (or
+``escalate`` when the model rated the ticket critical) with a success probability of 0, so a person
+looks at it; as does one for a ticket filed as security, one the model itself rated critical, or
 one the model saw instructions addressed to it in. The decision table and the gates then run on
 the result as on any analysis: a model's confidence never bypasses them.
 
@@ -44,7 +45,7 @@ from shared.agent.client import LIMITS, AgentUnavailable, CircuitBreaker, clip, 
 from shared.agent.embedded import EmbeddedAgent, Entry
 from shared.deadline import DeadlineTransport, attempt_deadline, within_deadline
 from shared.domain.analysis import Analysis, Details, Provenance, Solution
-from shared.domain.decision import is_critical
+from shared.domain.decision import CRITICAL_CATEGORIES, CRITICAL_SEVERITIES, is_critical
 
 if TYPE_CHECKING:
     from openai import AzureOpenAI
@@ -349,7 +350,9 @@ class AzureOpenAIAnalyser:
         if action == "auto_resolve":
             refused = _no_auto_resolve(answer, named, ticket)
             if refused:
-                action, success = "assign_to_team", 0.0
+                # To a person: the team, or the escalation path when the model itself rated it critical.
+                critical = answer.severity in CRITICAL_SEVERITIES or answer.category in CRITICAL_CATEGORIES
+                action, success = ("escalate" if critical else "assign_to_team"), 0.0
                 reasoning = clip(
                     f"{reasoning} Not resolved automatically: {refused}; a person should check.",
                     LIMITS["reasoning"],
@@ -534,6 +537,8 @@ def _no_auto_resolve(answer: ModelAnswer, named: Entry | None, ticket: dict[str,
         return f"{named.id} is not a known fix"
     if answer.injection_attempt:
         return "the ticket holds instructions addressed to the analyser"
+    if answer.severity in CRITICAL_SEVERITIES or answer.category in CRITICAL_CATEGORIES:
+        return f"the model itself rated it {answer.severity} ({answer.category})"
     if str(ticket.get("category") or "") == "security":
         return "it was filed as a security ticket"
     return None

@@ -32,6 +32,10 @@ from shared.domain.models import ActionType, Category, Principal, ProcessMessage
 from tests.agent.standin import MODEL, Reply, Seen, StandIn, answer, known_fix, model_answer, status
 from tests.conftest import SECRET
 from tests.helpers import SentryCapture, serving
+from tests.unit.test_agent_client import RawServer, raw_server, trickle
+from tests.unit.test_agent_client import headers as trickle_headers
+
+__all__ = ["raw_server"]  # a fixture of the external client's tests, used here too
 
 KEY = "aoai-key-7f3c9a2b-do-not-leak-0123456789"
 DEPLOYMENT = "triage-gpt4o"
@@ -318,6 +322,18 @@ def test_a_security_ticket_is_never_auto_resolved_by_the_model(build: Build) -> 
     assert all(decide(analysis, t) != ActionType.AUTO_RESOLVE for t in ALL_THRESHOLDS)
 
 
+def test_an_auto_resolve_the_model_itself_rates_critical_is_escalated(build: Build) -> None:
+    def contradicts(seen: Seen) -> Reply:
+        named = fix_for(seen)["id"]
+        return model_answer(
+            answer(recommended_action="auto_resolve", solution_id=named, confidence=0.97, severity="critical")
+        )
+
+    analysis = build(contradicts).analyse(RESET)
+    assert analysis.recommended_action == "escalate" and "rated it critical" in analysis.reasoning
+    assert all(decide(analysis, t) == ActionType.ESCALATE for t in ALL_THRESHOLDS)
+
+
 def test_a_clarification_carries_the_models_questions(build: Build) -> None:
     questions = ["¿Qué impresora?", "¿Desde cuándo?", "¿Qué mensaje ve?", "¿Algo más?"]
     reply = model_answer(answer(questions=questions, confidence=0.9))
@@ -401,6 +417,27 @@ def test_a_timeout_is_retried_then_unavailable_within_one_deadline_per_attempt(
     error = failure(analyser)
     assert error.reason == "timeout" and error.attempts == 2 and len(standin.seen) == 2
     assert time.monotonic() - started < 2.9  # two deadlines of 0.5 s, not one slow answer
+
+
+@pytest.mark.parametrize("where", ["body", "headers"])
+def test_a_server_trickling_bytes_hits_one_deadline_per_attempt(
+    raw_server: Callable[[Callable[[Any], None]], RawServer], embedded: EmbeddedAgent, where: str
+) -> None:
+    # One byte every 0.3 s: each read is well within the 1 s timeout, so only the attempt's deadline ends it.
+    head = trickle_headers(60_000) if where == "body" else b"HTTP/1.1 200 OK\r\nX-Slow: "
+    holder: list[RawServer] = []
+    server = raw_server(trickle(lambda: holder[0].stop, head, 0.3))
+    holder.append(server)
+    endpoint = server.url.removesuffix("/analyse")
+    analyser = AzureOpenAIAnalyser(
+        endpoint, DEPLOYMENT, api_key=KEY, timeout=1.0, retries=1, embedded=embedded, sleep=lambda _: None
+    )
+    started = time.monotonic()
+    error = failure(analyser)
+    elapsed = time.monotonic() - started
+    analyser.close()
+    assert error.reason == "timeout" and error.attempts == 2 and server.hits == 2
+    assert elapsed < 2 * 1.0 + 1.0
 
 
 def test_a_429_with_retry_after_is_waited_for_then_succeeds(build: Build, standin: StandIn) -> None:
@@ -571,6 +608,13 @@ def test_settings_refuse_an_azure_openai_analyser_it_could_not_reach_safely(
     found = problems(caught.value)
     assert any(p.startswith(setting + ":") for p in found), found
     assert KEY not in " ".join(found)
+
+
+@pytest.mark.parametrize("seconds", ["0", "61"])
+def test_a_timeout_beyond_what_the_function_timeout_allows_is_refused(seconds: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        azure_settings(AZURE_OPENAI_TIMEOUT_SECONDS=seconds)
+    assert any(p.startswith("AZURE_OPENAI_TIMEOUT_SECONDS:") for p in problems(caught.value))
 
 
 def test_a_local_endpoint_may_be_http_and_defaults_apply() -> None:
