@@ -91,6 +91,18 @@ def utc_now() -> datetime:
 
 
 def analyser_for(settings: Settings) -> Analyser:
+    if settings.agent_kind == "azure_openai":
+        from shared.agent.azure_openai import AzureOpenAIAnalyser
+
+        return AzureOpenAIAnalyser(
+            settings.azure_openai_endpoint,
+            settings.azure_openai_deployment,
+            api_key=settings.azure_openai_api_key,
+            api_version=settings.azure_openai_api_version,
+            timeout=settings.azure_openai_timeout_seconds,
+        )
+    if settings.agent_kind == "embedded":
+        return EmbeddedAgent()
     if settings.agent_api_url:
         from shared.agent.client import AgentApiClient
 
