@@ -46,6 +46,8 @@ _SPECIAL_LETTERS = str.maketrans(
     {"ß": "ss", "ł": "l", "ø": "o", "æ": "ae", "œ": "oe", "\u0131": "i", "đ": "d", "ð": "d", "þ": "th"}
 )
 _WORD = re.compile(r"[a-z0-9]+")
+# Apostrophes and hyphens separate words ("l'imprimante", "haut-parleur"), however they are typed.
+_SEPARATOR = re.compile(r"[\s'\u2019`\u00b4-]+")
 
 
 def fold(text: str) -> str:
@@ -118,7 +120,10 @@ def _word_phrases(words: dict[str, Any], where: str) -> tuple[tuple[re.Pattern[s
     ordered = sorted(words.items(), key=lambda item: (-len(str(item[0])), str(item[0])))
     return _phrases(
         (
-            (r"\b" + r"\s+".join(re.escape(part) for part in fold(k).split()) + r"\b", f" {v} ")
+            (
+                r"\b" + r"\s+".join(re.escape(part) for part in _SEPARATOR.split(fold(k).strip())) + r"\b",
+                f" {v} ",
+            )
             for k, v in ordered
         ),
         where,
@@ -161,8 +166,8 @@ class Language:
             return cls(code, str(name), markers, letters)
         lexicon = raw["lexicon"]
         words = lexicon.get("words", {})
-        single = {k: v for k, v in words.items() if " " not in str(k).strip()}
-        several = {k: v for k, v in words.items() if " " in str(k).strip()}
+        single = {k: v for k, v in words.items() if not _SEPARATOR.search(str(k).strip())}
+        several = {k: v for k, v in words.items() if _SEPARATOR.search(str(k).strip())}
         questions = _strings(raw["questions"], f"{where} questions")
         steps = {
             entry_id: _strings(lines, f"{where} steps of {entry_id}")
@@ -184,6 +189,10 @@ class Language:
             steps_note=str(raw["steps_note"]),
         )
 
+    def knows(self, word: str) -> bool:
+        """Whether a folded word is one of this language's words (for detection)."""
+        return word in self.stopwords or word in self.generic or self.map_word(word, _NO_WORDS) is not None
+
     def map_word(self, word: str, critical: Vocabulary) -> list[str] | None:
         """The English words a folded word stands for, or None when this language does not know it.
 
@@ -196,18 +205,27 @@ class Language:
             return found.split()
         if not self.compounds or len(word) < 2 * MIN_PART:
             return None
+        # Both parts known is best; else the last part, which names the thing ("Lösegeldforderung" is a
+        # demand), else the first.
+        first: list[str] | None = None
+        last: list[str] | None = None
         for cut in range(MIN_PART, len(word) - MIN_PART + 1):
             head = self.vocabulary.lookup(word[:cut])
-            if head is None:
-                continue
             rest = word[cut:]
             for tail_word in (rest, rest[1:] if rest[:1] == "s" else ""):  # the linking s: Anmeldungsfehler
                 tail = None
                 if len(tail_word) >= MIN_PART:
-                    tail = self.vocabulary.lookup(tail_word) or critical.lookup(tail_word)
-                if tail is not None:
+                    tail = self.vocabulary.exact.get(tail_word) or critical.exact.get(tail_word)
+                if head is not None and tail is not None:
                     return [*head.split(), *tail.split()]
-        return None
+                if tail is not None and last is None:
+                    last = tail.split()
+            if head is not None and first is None:
+                first = head.split()
+        return last or first
+
+
+_NO_WORDS = Vocabulary()
 
 
 @dataclass(frozen=True)
@@ -238,9 +256,11 @@ class Languages:
         for name, raw in sorted(files.items()):
             if name == UNSUPPORTED_FILE:
                 words = {word: english for english, ws in raw["critical"].items() for word in ws}
-                single = {w: e for w, e in words.items() if " " not in w.strip()}
+                single = {w: e for w, e in words.items() if not _SEPARATOR.search(w.strip())}
                 critical = Vocabulary.from_json(single, name)
-                phrases = _word_phrases({w: e for w, e in words.items() if " " in w.strip()}, name)
+                phrases = _word_phrases(
+                    {w: e for w, e in words.items() if _SEPARATOR.search(w.strip())}, name
+                )
                 known.extend(
                     Language.from_json({"code": code, **language}, name)
                     for code, language in raw["languages"].items()
@@ -279,9 +299,7 @@ class Languages:
                 # English's own words count less: other languages borrow them ("laptop", "VPN")
                 score += _BORROWED_WEIGHT * sum(1 for w in words if w not in markers and is_english_word(w))
             elif language.supported:
-                score += _VOCABULARY_WEIGHT * sum(
-                    1 for w in words if w not in language.markers and language.map_word(w, Vocabulary())
-                )
+                score += _VOCABULARY_WEIGHT * sum(1 for w in words if w not in markers and language.knows(w))
             letters = sum(min(lowered.count(c), _LETTER_CAP) for c in set(language.letters))
             score += _LETTER_WEIGHT * letters
             if best is None or score > best[0]:
@@ -319,7 +337,7 @@ class Reader:
 
     def normalise(self, text: str) -> list[tuple[str, str]]:
         """Every word as (token, surface word), like `Lexicon.normalise`."""
-        text = fold(text[:MAX_CHARS])
+        text = _SEPARATOR.sub(" ", fold(text[:MAX_CHARS]))
         own = self.language.phrases if self.language else ()
         phrases = own + self.critical_phrases + self.english.phrases
         for pattern, replacement in phrases:
