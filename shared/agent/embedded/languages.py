@@ -35,8 +35,8 @@ MIN_PART = 4
 # A ticket of at least this many words, under this share of them English words, is not read as English.
 MIN_WORDS_TO_JUDGE = 4
 MIN_ENGLISH_SHARE = 0.3
-# A language needs at least this much evidence to be chosen over English.
-MIN_EVIDENCE = 1.0
+# A language needs at least this much evidence, and more than English has, to be chosen over English.
+MIN_EVIDENCE = 0.5
 _VOCABULARY_WEIGHT = 0.5
 _BORROWED_WEIGHT = 0.25
 _LETTER_WEIGHT = 0.75
@@ -292,6 +292,7 @@ class Languages:
         words = words_of(text)
         lowered = text.lower()
         best: tuple[float, Language] | None = None
+        english_score = 0.0
         for language in self.known:
             markers = language.markers
             score = float(sum(1 for w in words if w in markers))
@@ -299,14 +300,18 @@ class Languages:
                 # English's own words count less: other languages borrow them ("laptop", "VPN")
                 score += _BORROWED_WEIGHT * sum(1 for w in words if w not in markers and is_english_word(w))
             elif language.supported:
-                score += _VOCABULARY_WEIGHT * sum(1 for w in words if w not in markers and language.knows(w))
+                score += _VOCABULARY_WEIGHT * sum(
+                    1 for w in words if w not in markers and not is_english_word(w) and language.knows(w)
+                )
             letters = sum(min(lowered.count(c), _LETTER_CAP) for c in set(language.letters))
             score += _LETTER_WEIGHT * letters
+            if language.code == ENGLISH:
+                english_score = score
             if best is None or score > best[0]:
                 best = (score, language)
         assert best is not None
         score, language = best
-        if language.code != ENGLISH and score >= MIN_EVIDENCE:
+        if language.code != ENGLISH and score >= MIN_EVIDENCE and score > english_score:
             return Detected(language.code, language.name, language.supported)
         english = self.known[0]
         if len(words) >= MIN_WORDS_TO_JUDGE:
