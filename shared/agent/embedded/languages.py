@@ -35,6 +35,8 @@ MIN_PART = 4
 # A ticket of at least this many words, under this share of them English words, is not read as English.
 MIN_WORDS_TO_JUDGE = 4
 MIN_ENGLISH_SHARE = 0.3
+# A ticket with more of its letters in other scripts than this is partly unreadable: undetermined.
+NON_LATIN_MAX = 0.2
 # A language needs at least this much evidence, and more than English has, to be chosen over English.
 MIN_EVIDENCE = 0.5
 _VOCABULARY_WEIGHT = 0.5
@@ -131,8 +133,8 @@ def _word_phrases(words: dict[str, Any], where: str) -> tuple[tuple[re.Pattern[s
 
 
 def _strings(raw: Any, where: str) -> tuple[str, ...]:
-    if not isinstance(raw, list) or not all(isinstance(s, str) and s.strip() for s in raw):
-        raise ValueError(f"{where} must be a list of non-empty strings")
+    if not isinstance(raw, list) or not raw or not all(isinstance(s, str) and s.strip() for s in raw):
+        raise ValueError(f"{where} must be a non-empty list of non-empty strings")
     return tuple(raw)
 
 
@@ -282,12 +284,12 @@ class Languages:
     def detect(self, text: str, is_english_word: Callable[[str], bool]) -> Detected:
         """The ticket's language by its function words, its words and its letters; English by default.
 
-        A short or unclear ticket ("laptop", "asdf") stays English. A ticket in another script, or of
-        several words hardly any of which are English, is undetermined: read with the critical words,
-        never auto-resolved.
+        A short or unclear ticket ("laptop", "asdf") stays English. A ticket partly in another script
+        (which the agent cannot read), or of several words hardly any of which are English, is
+        undetermined: read with the critical words, never auto-resolved.
         """
         undetermined = Detected(UNDETERMINED, "an undetermined language", False)
-        if non_latin_share(text) > 0.5:
+        if non_latin_share(text) > NON_LATIN_MAX:
             return undetermined
         words = words_of(text)
         lowered = text.lower()
