@@ -21,7 +21,7 @@ from shared.agent.embedded.bm25 import Index, Scored
 from shared.agent.embedded.knowledge import Entry, KnowledgeBase
 from shared.agent.embedded.languages import ENGLISH, Detected, Reader
 from shared.agent.embedded.rules import first_triggered
-from shared.agent.embedded.text import Lexicon, stem
+from shared.agent.embedded.text import MAX_CHARS, Lexicon, stem
 from shared.domain.clarification import CLARIFYING_QUESTIONS
 
 if TYPE_CHECKING:
@@ -92,7 +92,7 @@ class EmbeddedAgent:
     def detect(self, ticket: dict[str, Any]) -> Detected:
         """The language the ticket is written in (English when it cannot tell)."""
         text = f"{ticket.get('issue_type') or ''} {ticket.get('description') or ''}"
-        return self.languages.detect(text, self._is_english_word)
+        return self.languages.detect(text[:MAX_CHARS], self._is_english_word)
 
     def analyse(self, ticket: dict[str, Any]) -> Analysis:
         parsed = self._parse(ticket)

@@ -49,6 +49,7 @@ _SPECIAL_LETTERS = str.maketrans(
 )
 _WORD = re.compile(r"[a-z0-9]+")
 # Apostrophes and hyphens separate words ("l'imprimante", "haut-parleur"), however they are typed.
+_CONTRACTION = re.compile(r"n['\u2019]t\b")
 _SEPARATOR = re.compile(r"[\s'\u2019`\u00b4-]+")
 
 
@@ -344,7 +345,8 @@ class Reader:
 
     def normalise(self, text: str) -> list[tuple[str, str]]:
         """Every word as (token, surface word), like `Lexicon.normalise`."""
-        text = _SEPARATOR.sub(" ", fold(text[:MAX_CHARS]))
+        # English contractions stay one word ("doesn't" -> "doesnt"), as the English lexicon reads them.
+        text = _SEPARATOR.sub(" ", _CONTRACTION.sub("nt", fold(text[:MAX_CHARS])))
         own = self.language.phrases if self.language else ()
         phrases = own + self.critical_phrases + self.english.phrases
         for pattern, replacement in phrases:
