@@ -328,8 +328,13 @@ def test_a_new_language_is_a_data_file(tmp_path: Path) -> None:
         ("es.json", lambda raw: raw.update({"questions": []}), "questions"),
         ("de.json", lambda raw: raw["lexicon"]["phrases"].append(["(unclosed", "x"]), "phrases"),
         ("fr.json", lambda raw: raw["lexicon"]["words"].update({"imprimante": ""}), "English words"),
+        (
+            "fr.json",
+            lambda raw: raw["lexicon"]["words"].update({"écran": "screen", "ecran": "shield"}),
+            "two things",
+        ),
     ],
-    ids=["short prefix", "file name", "no questions", "bad pattern", "empty mapping"],
+    ids=["short prefix", "file name", "no questions", "bad pattern", "empty mapping", "accent collision"],
 )
 def test_an_invalid_language_file_is_refused(tmp_path: Path, file: str, edit: Any, message: str) -> None:
     folder = copy_languages(tmp_path)

@@ -87,6 +87,10 @@ class Vocabulary:
             if not isinstance(key, str) or not isinstance(value, str) or not value.strip():
                 raise ValueError(f"{where}: words map a word to English words")
             folded = fold(key.strip())
+            table, word = (prefixes, folded[:-1]) if folded.endswith("*") else (exact, folded)
+            if table.get(word, value) != value:
+                # "utilise" and "utilisé" are one word once accents go: they must mean one thing
+                raise ValueError(f"{where}: {key!r} means two things without its accents")
             if folded.endswith("*"):
                 stem = folded[:-1]
                 if len(stem) < MIN_PREFIX or not _WORD.fullmatch(stem):
