@@ -230,11 +230,14 @@ def assert_aggregates_consistent(stack: Stack) -> None:
     """The aggregates equal a from-scratch recompute over the tickets and their history.
 
     NO-OP until the analytics write side is merged (capability check: `shared.services.recompute`
-    importable). Then it runs `python -m manage analytics recompute --dry-run` against the stack's
-    storage, the repair tool's oracle: exit 0 means no difference, 1 lists the differences. Call it
-    once the hosts are idle (after `wait_settled`), so no event is between commit and record."""
+    importable). Then it stops the stack's hosts (their sweeper folds the journal every second: a
+    fold between the recompute's reads is not what is checked here) and runs `python -m manage
+    analytics recompute --dry-run` against the stack's storage, the repair tool's oracle: exit 0
+    means no difference, 1 lists them. Call it last, after `wait_settled`."""
     if not analytics_available():
         return
+    for host in stack.hosts:
+        host.stop(timeout=10)
     root = Path(__file__).resolve().parents[2]
     result = subprocess.run(
         [sys.executable, "-m", "manage", "analytics", "recompute", "--dry-run"],

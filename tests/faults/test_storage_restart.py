@@ -55,7 +55,10 @@ def test_storage_down_then_back_answers_503_meanwhile_and_loses_nothing(disk_sta
         assert [r.status_code for r in responses] == [202] * TICKETS
         accepted = {r.json()["request_id"]: r.json()["ticket_id"] for r in responses}
         wait_until(lambda: done_count(stack) >= 5, timeout=60, every=0.05)
+        before = done_count(stack)
         stack.stop_storage()  # mid-batch: workers are between claims, commits and deletes
+        assert before < TICKETS, "the outage must land mid-batch"
+        print(f"storage stopped with {before}/{TICKETS} processed")
         outage = time.monotonic()
 
         alice = {**PROBLEM, **bearer(owners[ids[0]])}
