@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -84,6 +85,7 @@ def test_requests_are_answered_while_sentry_is_unreachable(stack: Stack) -> None
                 codes[api.post("/tickets/", json={"nope": 1}, headers=STAFF).status_code] += 1
                 codes[api.get("/health/").status_code] += 1
         assert not [c for c in codes if c >= 500], codes
+        print(f"answered {sum(codes.values())} reads and {len(accepted)} process requests: {dict(codes)}")
         wait_until(lambda: done_count(stack) == len(ids), timeout=60)
         found = wait_settled(stack)
         assert_exactly_once(found, ids, accepted)
@@ -94,9 +96,11 @@ def test_requests_are_answered_while_sentry_is_unreachable(stack: Stack) -> None
 
         for name, host in hosts.items():  # a flush that cannot finish must not hold the shutdown
             assert host.process is not None
+            started = time.monotonic()
             host.process.send_signal(signal.SIGINT)
             try:
                 host.process.wait(20)
             except subprocess.TimeoutExpired:
                 pytest.fail(f"the host with Sentry on a {name} did not stop on SIGINT within 20 s")
+            print(f"the host with Sentry on a {name} stopped in {time.monotonic() - started:.1f} s")
         assert_aggregates_consistent(stack)
