@@ -18,7 +18,8 @@ Azurite:
 - `journal_inserts`: plain inserts of an analytics journal row's shape (#10's design: partition
   `d{day}-{shard}`, row `e-{event id}`, a few Int64 counters) into 1, 2, 4 or 8 partitions:
   inserts never conflict, so this is the store's own rate per partition. Measured on the raw
-  shape, as the journal's Table adapter was not in this tree when the run was written.
+  shape; `journal_record` is the product's `AnalyticsStore.record` through its Table adapter
+  (8 writers, one day), once the analytics write side is in the tree (else "pending").
 
 Figures: completed operations per second over the whole configuration, storage round trips per
 operation (retries after a lost race included: above 1 means contention), and for the cap
@@ -40,6 +41,7 @@ from typing import Any
 
 from azure.data.tables import TableClient
 
+from bench.common import SETTINGS
 from shared.storage.clients import StorageClients, client_options, round_trips
 from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.ids import TableIdAllocator
@@ -152,6 +154,28 @@ def journal_load(connection_string: str, partitions: int, writers: int, day: str
     return run_writers(writers, SECONDS, make)
 
 
+def journal_record_load(connection_string: str, writers: int) -> dict[str, Any] | None:
+    """`AnalyticsStore.record` through the product's Table adapter, when the analytics write side
+    (#10) is in this tree: the container then has an `analytics` store (capability check); None
+    before. Every event a new id, all on one day: the store's own sharding of the journal."""
+    from collections import Counter
+
+    from shared.config import Settings
+    from shared.container import Container
+    from shared.domain.tally import PROCESSED, TICKETS
+
+    settings = Settings(AzureWebJobsStorage=connection_string, **SETTINGS)  # type: ignore[arg-type]
+    if getattr(Container.for_azure(settings), "analytics", None) is None:
+        return None
+    day = datetime(2031, 2, 1, tzinfo=UTC).date()
+
+    def make(w: int) -> Callable[[int], object]:
+        store = Container.for_azure(settings).analytics  # type: ignore[attr-defined]
+        return lambda n: store.record(f"bench-{w}-{n}", {day: Counter({TICKETS: 1, PROCESSED: 1})})
+
+    return run_writers(writers, SECONDS, make)
+
+
 def counter_load(connection_string: str) -> dict[str, Any]:
     """Every configuration of the three counters; about 30 s."""
     clients = StorageClients(connection_string)
@@ -164,6 +188,7 @@ def counter_load(connection_string: str) -> dict[str, Any]:
         ids = {str(r): id_block_load(connection_string, r, WRITERS, f"shards{r}") for r in SHARDS}
         ids_sweep = {str(w): id_block_load(connection_string, 1, w, f"writers{w}") for w in WRITER_SWEEP}
         journal = {str(p): journal_load(connection_string, p, WRITERS, f"2031010{p}") for p in SHARDS}
+        recorded = journal_record_load(connection_string, WRITERS)
     finally:
         clients.table_service.delete_table(TABLE)
     return {
@@ -171,6 +196,7 @@ def counter_load(connection_string: str) -> dict[str, Any]:
         "caps": {"by_shards": caps, "one_shard_by_writers": caps_sweep},
         "id_blocks": {"by_rows": ids, "one_row_by_writers": ids_sweep, "ids_per_block_in_product": 50},
         "journal_inserts": {"by_partitions": journal},
+        "journal_record": recorded or "pending: no analytics store in this tree (#10)",
         "scaling": {
             name: round(figures[str(SHARDS[-1])]["per_s"] / max(figures["1"]["per_s"], 0.1), 2)
             for name, figures in (("caps", caps), ("id_blocks", ids), ("journal_inserts", journal))

@@ -140,9 +140,14 @@ def test_the_agent_service_slow_failing_down_and_recovering(stack: Stack) -> Non
                 submit(["drop", "ok"]),
             )
             wait_until(lambda: done_count(stack) == 3, timeout=30)
-            for tid, tries in ((slow_once, 2), (failing_twice, 3), (dropped, 2)):
+            for tid, script in (
+                (slow_once, ["slow", "ok"]),
+                (failing_twice, ["fail", "fail", "ok"]),
+                (dropped, ["drop", "ok"]),
+            ):
                 assert outcome(stack, tid) == ("AUTO_RESOLVE", None), tid
-                assert [mode for _, mode in calls[tid]][-1] == "ok" and len(calls[tid]) == tries, calls[tid]
+                # the script played out (on a loaded machine an "ok" may itself be late: tried again)
+                assert [mode for _, mode in calls[tid]][: len(script)] == script, calls[tid]
 
             # 2. Failing for good (500s; answers slower than the timeout): retried, then deferred.
             started = time.monotonic()
