@@ -21,7 +21,7 @@ from tests.e2e.conftest import Stack, create_ticket, wait_until
 from tests.e2e.test_agent_e2e import RESET, STAFF, done_count
 from tests.faults.support import assert_aggregates_consistent, assert_exactly_once, wait_settled
 
-PER_HOST = 12
+PER_HOST = 6
 
 
 @contextmanager
@@ -54,14 +54,17 @@ def never_answering() -> Iterator[tuple[int, list[socket.socket]]]:
         listener.close()
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(240)
 def test_requests_are_answered_while_sentry_is_unreachable(stack: Stack) -> None:
     with never_answering() as (silent_port, held):
         common = {
             "SENTRY_TRACES_SAMPLE_RATE": "1.0",  # a transaction per invocation, besides the error events
             "AGENT_API_URL": f"http://127.0.0.1:{free_port()}/analyse",  # down: an event per failed call
             "AGENT_API_TIMEOUT_SECONDS": 1,
-            "AGENT_RETRY_SECONDS": 0,
+            # 1 s, not 0: a retry copy sent with no delay can meet its own request's claim (the
+            # worker sends the copy, then releases the claim) and wait for it to expire
+            "AGENT_RETRY_SECONDS": 1,
+            "AGENT_CLAIM_SECONDS": 3,
             "AGENT_ACTIONS_THROTTLE_RATE": "100000/minute",
         }
         hosts = {
@@ -86,7 +89,7 @@ def test_requests_are_answered_while_sentry_is_unreachable(stack: Stack) -> None
                 codes[api.get("/health/").status_code] += 1
         assert not [c for c in codes if c >= 500], codes
         print(f"answered {sum(codes.values())} reads and {len(accepted)} process requests: {dict(codes)}")
-        wait_until(lambda: done_count(stack) == len(ids), timeout=60)
+        wait_until(lambda: done_count(stack) == len(ids), timeout=150)  # a bound, not a speed
         found = wait_settled(stack)
         assert_exactly_once(found, ids, accepted)
         for tid in ids:
