@@ -2,9 +2,10 @@
 
 Every change of a ticket commits through `add` (creation) or `save` (one history entry per version
 step), so wrapping the repository records every event, whichever service made it, and services
-stay as they are. After the inner call returns (the change committed), each new entry's delta
-(shared/domain/analytics.py) is recorded under its event id `{ticket}-{seq}` (creation: `{id}-1`):
-once, since the store counts an id once.
+stay as they are. After the inner call returns (the change committed), the commit's delta (the
+sum of its new entries' deltas, shared/domain/analytics.py: one insert even for an answer and its
+reopen) is recorded under the commit's event id `{ticket}-{version}` (creation: `{id}-1`): once,
+since the store counts an id once.
 
 Never before the commit: a change that did not commit counts nothing. A record that fails after the
 commit (a storage outage, a crash in between) must not fail the request, whose change stands: it
@@ -87,8 +88,8 @@ class Recording:
         updated: Sequence[HistoryEntry] = (),
     ) -> None:
         self.inner.save(ticket, entries, request, updated)
-        for entry in entries:
-            self._record(entry.id, lambda e=entry: analytics.delta(e, self.thresholds))  # type: ignore[misc]
+        if entries:
+            self._record(analytics.event_id(ticket.id, ticket.version), lambda: self._deltas(entries))
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         ticket, record = self.inner.get_with_request(ticket_id, request_id)
@@ -97,21 +98,22 @@ class Recording:
         return ticket, record
 
     def replay(self, ticket_id: int, record: RequestRecord) -> int:
-        """A request found COMPLETED (a redelivery): record again the entries it committed, the
-        newest back to the one of its action type, while young enough. How many were recorded."""
+        """A request found COMPLETED (a redelivery): record again what it committed (its entries,
+        the newest back to the one of its action type: the same commit, so the same id and deltas),
+        while young enough. How many entries it recorded."""
         if record.status != RecordStatus.COMPLETED or record.ticket_version is None:
             return 0
         young = self.clock() - timedelta(seconds=analytics.REPLAY_SECONDS)
-        done = 0
+        entries: list[HistoryEntry] = []
         try:
             for seq in range(record.ticket_version, max(1, record.ticket_version - MAX_REPLAY_STEPS), -1):
                 entry = self.inner.get_entry(ticket_id, seq)
                 if entry is None or entry.executed_at < young:
-                    break
-                self.store.record(entry.id, analytics.delta(entry, self.thresholds))
-                done += 1
+                    return 0  # too old to record again (the store may have folded it): recompute's
+                entries.append(entry)
                 if entry.action_type == record.action_type:
                     break
+            self.store.record(analytics.event_id(ticket_id, record.ticket_version), self._deltas(entries))
         except Exception:
             log.warning(
                 "analytics: replaying ticket %s request %s failed",
@@ -119,7 +121,12 @@ class Recording:
                 record.request_id,
                 exc_info=True,
             )
-        return done
+            return 0
+        return len(entries)
+
+    def _deltas(self, entries: Sequence[HistoryEntry]) -> Tallies:
+        """One commit's entries (an answer and its reopen) are one event: one record, one insert."""
+        return analytics.add_up(analytics.delta(e, self.thresholds) for e in entries)
 
     def _record(self, event: str, deltas: Callable[[], Tallies]) -> None:
         try:
