@@ -51,7 +51,11 @@ log = logging.getLogger("resolvemeq.analytics")
 SHARDS = 8
 SUM_ROW = "sum"
 JOURNAL = "e-"
-FOLD_BATCH = 99  # journal rows per transaction, with the sum row: the 100 operations a transaction holds
+# Journal rows per transaction: with the sum row and the fold markers, the 100 operations a
+# transaction holds.
+FOLD_BATCH = 97
+MARKER = "f-"  # the fold marker: `f-{fold number}`, one per partition
+FOLDS = "Folds"  # the sum row's fold number
 PAGE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^[a-z][a-z_]*(:[A-Za-z0-9_]+)?$")
@@ -167,6 +171,11 @@ class TableAnalytics:
         return folded
 
     def _fold(self, pk: str, rows: list[Any]) -> int:
+        """Fold `rows` into the partition's sum row: one transaction that replaces the sum row (fold
+        number N+1) under the ETag read, inserts the marker of fold N+1, deletes fold N's marker
+        and the rows. The marker insert is the guard Azurite honours too (it ignores If-Match in a
+        transaction, as the README's storage design says): two folds from the same sum cannot
+        both commit; neither can two that delete the same row."""
         try:
             current = self._table.get_entity(pk, SUM_ROW)
         except ResourceNotFoundError:
@@ -174,18 +183,23 @@ class TableAnalytics:
         total: Tally = _counters(current) if current is not None else Counter()
         for row in rows:
             total.update(_counters(row))
+        folds = (
+            int(getattr(current.get(FOLDS), "value", current.get(FOLDS)) or 0) if current is not None else 0
+        )
         summed = _row(pk, SUM_ROW, total)
+        summed[FOLDS] = (folds + 1, EdmType.INT64)
         operations: list[Any] = []
         if current is None:
             operations.append(("create", summed))
         else:
-            etag = current.metadata["etag"]
             conditional = {
                 "mode": UpdateMode.REPLACE,
-                "etag": etag,
+                "etag": current.metadata["etag"],
                 "match_condition": MatchConditions.IfNotModified,
             }
             operations.append(("update", summed, conditional))
+            operations.append(("delete", {"PartitionKey": pk, "RowKey": _marker(folds)}))
+        operations.append(("create", {"PartitionKey": pk, "RowKey": _marker(folds + 1)}))
         for row in rows:
             operations.append(("delete", {"PartitionKey": pk, "RowKey": row["RowKey"]}))
         try:
@@ -198,3 +212,7 @@ class TableAnalytics:
             )
             return 0
         return len(rows)
+
+
+def _marker(folds: int) -> str:
+    return f"{MARKER}{folds:012d}"
