@@ -118,6 +118,7 @@ class TableAnalytics:
         fold_after: timedelta = timedelta(seconds=FOLD_AFTER_SECONDS),
     ) -> None:
         self._table, self._clock, self._fold_after = table, clock, fold_after
+        self.page = PAGE
 
     def record(self, event_id: str, deltas: Tallies) -> None:
         """One insert per day the event touches (almost always one); a conflict is this event
@@ -139,15 +140,49 @@ class TableAnalytics:
                 pass
 
     def read(self, since: date, until: date) -> Tallies:
-        """One query over the partitions of the days (sums and journal rows alike), paged."""
+        """One query over the partitions of the days (sums and journal rows alike), paged.
+
+        A partition that a page boundary cuts could be read half before and half after a fold
+        (its rows counted in the journal and again in the sum): such a partition, and only
+        such, is read again whole, between two reads of its sum row that must agree."""
         if since > until:
             return {}
         query = "PartitionKey ge @first and PartitionKey le @last"
         params = {"first": f"d{since:%Y%m%d}", "last": f"d{until:%Y%m%d}~"}
+        found: dict[str, list[Any]] = defaultdict(list)
+        cut: set[str] = set()
+        last = None
+        for page in self._table.query_entities(
+            query, parameters=params, results_per_page=self.page
+        ).by_page():
+            for n, entity in enumerate(page):
+                pk = entity["PartitionKey"]
+                if n == 0 and pk == last:
+                    cut.add(pk)
+                found[pk].append(entity)
+                last = pk
+        for pk in cut:
+            found[pk] = self._partition(pk)
         days: dict[date, Tally] = defaultdict(Counter)
-        for entity in self._table.query_entities(query, parameters=params, results_per_page=PAGE):
-            days[day_of_partition(entity["PartitionKey"])].update(_counters(entity))
+        for pk, entities in found.items():
+            for entity in entities:
+                days[day_of_partition(pk)].update(_counters(entity))
         return clean(days)
+
+    def _partition(self, pk: str) -> list[Any]:
+        """The rows of one partition as no fold changed them while they were read."""
+        for _ in range(3):
+            before = self._sum_etag(pk)
+            entities = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": pk}))
+            if self._sum_etag(pk) == before:
+                return entities
+        return entities  # folds kept committing meanwhile: the last reading
+
+    def _sum_etag(self, pk: str) -> str | None:
+        try:
+            return str(self._table.get_entity(pk, SUM_ROW, select=[FOLDS]).metadata["etag"])
+        except ResourceNotFoundError:
+            return None
 
     def fold(self, limit: int) -> int:
         """Fold up to `limit` journal rows recorded more than `fold_after` ago into their sums:
