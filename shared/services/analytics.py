@@ -113,6 +113,8 @@ class Recording:
                 entries.append(entry)
                 if entry.action_type == record.action_type:
                     break
+            else:
+                return 0  # not the commit the record names: recording part of it would be wrong
             self.store.record(analytics.event_id(ticket_id, record.ticket_version), self._deltas(entries))
         except Exception:
             log.warning(
