@@ -28,6 +28,7 @@ from shared.errors import ServiceMisconfigured, ServiceUnavailable, StorageUnava
 from shared.ports import (
     ActionCaps,
     Analyser,
+    AnalyticsStore,
     Clock,
     ControlsRepository,
     DueIndex,
@@ -43,6 +44,7 @@ from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
+from shared.services.analytics import Recording, ReplayingLedger
 from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
 from shared.services.feedback import FeedbackService
@@ -60,6 +62,7 @@ from shared.storage import names
 from shared.storage.clients import StorageClients
 from shared.storage.memory import (
     InMemoryActionCaps,
+    InMemoryAnalytics,
     InMemoryControlsRepository,
     InMemoryDueIndex,
     InMemoryMessageQueue,
@@ -73,6 +76,7 @@ from shared.storage.provision import Provisioner
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
 from shared.storage.rates import LimitsRateCounter, window_limit
+from shared.storage.tables.analytics import TableAnalytics
 from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.due import TableDueIndex
@@ -158,9 +162,20 @@ class Container:
     rollback_log: RollbackLog = field(default_factory=InMemoryRollbackLog)
     webhook: Webhook | None = None  # NOTIFY_WEBHOOK_URL's, built from the settings when not given
     due: DueIndex = field(default_factory=InMemoryDueIndex)
+    analytics: AnalyticsStore = field(default_factory=InMemoryAnalytics)
 
     def __post_init__(self) -> None:
         s = self.settings
+        # Every committed change is recorded in the analytics tallies by the repository itself
+        # (shared/services/analytics.py); a redelivery finding its request done records it again.
+        self.recording = Recording(
+            self.tickets,
+            self.analytics,
+            Thresholds(s.confidence_high, s.confidence_medium, s.success_prob_auto_resolve),
+            self.clock,
+        )
+        self.tickets = self.recording
+        self.ledger = ReplayingLedger(self.ledger, self.recording)
         self.provisioner = Provisioner(self.storage) if self.storage else None
         self.auth = Authenticator(s)
         self.ticket_service = TicketService(
@@ -214,7 +229,9 @@ class Container:
             self.due,
             links=partial(answer_links, link_settings(s)),
         )
-        self.sweeper = Sweeper(self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings())
+        self.sweeper = Sweeper(
+            self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings(), analytics=self.analytics
+        )
         self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
         self.link_service = LinkService(self.tickets, self.feedback_service, self.clock, link_settings(s))
 
@@ -248,6 +265,7 @@ class Container:
             storage=storage,
             rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
             due=TableDueIndex(storage.table(names.DUE)),
+            analytics=TableAnalytics(storage.table(names.ANALYTICS)),
         )
 
     @classmethod
@@ -262,6 +280,7 @@ class Container:
             "rollback_log": InMemoryRollbackLog(),
             "notifications": InMemoryNotificationStore(),
             "due": InMemoryDueIndex(),
+            "analytics": InMemoryAnalytics(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to
