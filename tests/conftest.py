@@ -58,3 +58,15 @@ def token(sub: str, *roles: str) -> str:
 
 def bearer(sub: str, *roles: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(sub, *roles)}"}
+
+
+@pytest.fixture(autouse=True)
+def environment_restored() -> Iterator[None]:
+    """Each test gets the process environment as it was: code under test that loads
+    local.settings.json into it (`manage.main` does, as the CLI must) cannot change the
+    settings of the tests that follow."""
+    saved = dict(os.environ)
+    yield
+    if os.environ != saved:
+        os.environ.clear()
+        os.environ.update(saved)
