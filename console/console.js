@@ -26,7 +26,7 @@ function h(tag, attrs, ...children) {
 }
 
 function append(el, children) {
-  for (const child of children.flat()) {
+  for (const child of children.flat(Infinity)) {
     if (child === null || child === undefined || child === false) continue;
     el.append(child instanceof Node ? child : document.createTextNode(String(child)));
   }
@@ -227,7 +227,8 @@ const CATEGORIES = ["other", "wifi", "laptop", "vpn", "printer", "email", "softw
 const AGENT_STATUSES = new Set(["new", "open", "pending_clarification"]);
 
 function screen(title, ...content) {
-  main.replaceChildren(h("h1", { tabindex: "-1", id: "screen-title" }, title), ...content);
+  main.replaceChildren();
+  append(main, [h("h1", { tabindex: "-1", id: "screen-title" }, title), content]);
 }
 
 function needToken() {
@@ -478,7 +479,7 @@ function historyCard(t, history) {
       h("p", { class: "meta" }, `${when(e.executed_at)} · by ${e.executed_by}`,
         e.confidence_score !== null && e.confidence_score !== undefined ? ` · confidence ${Math.round(e.confidence_score * 100)} %` : ""),
       e.agent_reasoning ? h("p", {}, e.agent_reasoning) : null,
-      e.action_params?.reason ? h("p", {}, "Reason: ", words(e.action_params.reason)) : null,
+      e.action_params?.reason && e.action_params.reason !== e.agent_reasoning ? h("p", {}, "Reason: ", words(e.action_params.reason)) : null,
       e.rolled_back ? h("p", { class: "notice" }, `Rolled back ${when(e.rolled_back_at)} by ${e.rolled_back_by}: ${e.rollback_reason ?? ""}`) : null,
       can ? h("button", { type: "button", class: "danger small rollback", "data-action-id": e.id,
         onclick: (ev) => openRollback(t, e, ev.currentTarget) }, `Roll back ${words(e.action_type)}`) : null);
