@@ -427,8 +427,8 @@ function feedbackCard(t) {
   const form = h("form", { novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
     const f = e.target.elements;
-    const thumb = f.resolution_confirmed.value;
-    if (!thumb) {
+    const answer = f.resolution_confirmed.value;
+    if (!answer) {
       error.textContent = "Choose thumbs up or thumbs down first.";
       e.target.querySelector("input[name=resolution_confirmed]").focus();
       return;
@@ -436,7 +436,7 @@ function feedbackCard(t) {
     error.textContent = "";
     try {
       const { data } = await api("POST", `tickets/${t.id}/resolution-feedback/`, {
-        resolution_confirmed: thumb === "yes",
+        resolution_confirmed: answer === "yes",
         satisfaction_score: f.satisfaction_score.value ? Number(f.satisfaction_score.value) : null,
         feedback_text: f.feedback_text.value,
       });
@@ -455,8 +455,8 @@ function feedbackCard(t) {
   } },
   h("fieldset", {}, h("legend", {}, "Did the fix work? (required)"),
     h("div", { class: "thumbs" },
-      h("label", {}, h("input", { type: "radio", name: "resolution_confirmed", value: "yes", required: true, "aria-describedby": "feedback-error" }), "👍 Yes, it works"),
-      h("label", {}, h("input", { type: "radio", name: "resolution_confirmed", value: "no", "aria-describedby": "feedback-error" }), "👎 No, still broken"))),
+      h("label", {}, h("input", { type: "radio", name: "resolution_confirmed", value: "yes", required: true, "aria-describedby": "feedback-error" }), thumb(true), "Yes, it works"),
+      h("label", {}, h("input", { type: "radio", name: "resolution_confirmed", value: "no", "aria-describedby": "feedback-error" }), thumb(false), "No, still broken"))),
   h("fieldset", {}, h("legend", {}, "How happy are you with it? (optional)"), h("div", { class: "stars" }, stars)),
   h("label", { for: "feedback-text" }, "Anything to add? (optional)"),
   h("textarea", { id: "feedback-text", name: "feedback_text", maxlength: "2000", rows: "3" }),
@@ -465,6 +465,13 @@ function feedbackCard(t) {
   const answered = r.resolution_confirmed !== null && r.resolution_confirmed !== undefined;
   return append(section, [h("h2", { id: "feedback-title" }, "How did we do?"),
     answered ? h("p", { class: "muted" }, "You answered already; a new answer replaces it.") : null, form]);
+}
+
+// A thumb drawn inline (no emoji font needed); decorative, the label says it in words.
+function thumb(up) {
+  return s("svg", { viewBox: "0 0 24 24", "aria-hidden": "true", focusable: "false" },
+    s("path", { transform: up ? null : "rotate(180 12 12)",
+      d: "M2 21h4V9H2v12zm20-11a2 2 0 0 0-2-2h-6.3l1-4.6v-.3c0-.4-.2-.8-.4-1.1L13.2 1 6.6 7.6C6.2 8 6 8.5 6 9v10a2 2 0 0 0 2 2h9c.8 0 1.5-.5 1.8-1.2l3-7.1c.1-.2.2-.5.2-.7v-2z" }));
 }
 
 function historyCard(t, history) {
@@ -486,7 +493,7 @@ function historyCard(t, history) {
   });
   return h("section", { class: "card", "aria-labelledby": "history-title" },
     h("h2", { id: "history-title", tabindex: "-1" }, "Autonomous Action History"),
-    h("p", { class: "muted" }, `${history.total_actions} entries, newest first.`),
+    h("p", { class: "muted" }, `${history.total_actions} ${history.total_actions === 1 ? "entry" : "entries"}, newest first.`),
     items.length ? h("ol", { class: "history" }, items) : h("p", {}, "No actions yet."));
 }
 

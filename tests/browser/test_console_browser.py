@@ -11,8 +11,9 @@ import httpx
 import pytest
 from selenium.webdriver.common.keys import Keys
 
+from devhost.tokens import print_tokens
 from tests.browser.conftest import Console, auto_resolved, history, staff_headers, ticket
-from tests.conftest import bearer
+from tests.conftest import SECRET, bearer
 
 
 def test_an_admin_rolls_back_an_auto_resolved_ticket_through_the_modal(
@@ -213,3 +214,22 @@ def test_the_console_asks_nothing_of_another_origin_and_breaks_no_csp(
     assert requested and all(url.startswith(origin + "/") for url in requested), requested
     logs = console.driver.get_log("browser")
     assert not [e for e in logs if "Content Security Policy" in e["message"]], logs
+
+
+def test_the_link_make_dev_prints_opens_the_console_signed_in(
+    console: Console, host_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("AUTH_JWT_SECRET", SECRET)
+    capsys.readouterr()  # what the host printed when it started (its own links among it)
+    print_tokens(host_url, console=True)
+    printed = capsys.readouterr().out
+    [link] = [line.split("admin: ", 1)[1] for line in printed.splitlines() if "admin: http" in line]
+    assert link.startswith(f"{host_url}/console/#token=")  # in the fragment: never sent to a server
+    console.driver.get(link)
+    console.ready()
+    assert console.find("#who").text == "dev-admin · admin"
+    # The token left the address bar (and the history) for the tab's sessionStorage.
+    assert console.driver.execute_script("return location.hash") == "#/tickets"
+    stored = console.driver.execute_script("return sessionStorage.getItem('resolvemeq.console.token')")
+    assert stored == link.split("#token=", 1)[1]
+    assert console.find("#screen-title").text == "Tickets (all)"
