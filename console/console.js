@@ -688,6 +688,7 @@ async function agentAnalytics(section, since, until) {
     figure("agent_processing_rate", "Processing rate", a.agent_processing_rate, pct),
     figure("resolution_success_rate", "Resolution success", a.resolution_success_rate, pct),
     figure("average_confidence_score", "Average confidence", a.average_confidence_score),
+    figure("autonomous_solutions", "Autonomous solutions", a.autonomous_solutions),
     figure("deferred_to_human", "Deferred to people", a.deferred_to_human),
     figure("autonomous_actions_last_hour", `Actions, last hour (cap ${a.caps?.per_hour ?? "—"})`, a.autonomous_actions_last_hour),
     figure("autonomous_actions_today", `Actions today (cap ${a.caps?.per_day ?? "—"})`, a.autonomous_actions_today)),
@@ -733,7 +734,7 @@ async function weeklyReport(section, week) {
   try {
     ({ data: report } = await api("GET", `${path}?week=${encodeURIComponent(chosen)}`));
   } catch (error) {
-    body.replaceChildren(error.status === 404 && error.code !== "not_found_week" ? missingBox(`/api/${path}`) : errorBox(error));
+    body.replaceChildren(error.status === 404 ? missingBox(`/api/${path}`) : errorBox(error));
     return;
   }
   const criteria = report.criteria || [];
@@ -747,8 +748,14 @@ async function weeklyReport(section, week) {
       link.remove();
     } catch (error) { body.append(errorBox(error)); }
   } }, "Download CSV");
+  const range = report.current ?? report;
+  const overall = report.all_passed === undefined ? null
+    : h("p", { id: "weekly-verdict" }, "All criteria: ",
+      badge(report.all_passed === null ? "no data" : report.all_passed ? "pass" : "fail",
+        report.all_passed === null ? "nodata" : report.all_passed ? "pass" : "fail"));
   body.append(h("div", { class: "card" },
-    h("p", {}, `Week ${report.week ?? chosen}`, report.since ? `: ${report.since} to ${report.until}` : "", "."),
+    h("p", {}, `Week ${report.week ?? chosen}`, range.since ? `: ${range.since} to ${range.until}` : "", "."),
+    overall,
     h("div", { class: "table-wrap" }, h("table", { id: "criteria" },
       h("caption", {}, "Rollout criteria"),
       h("thead", {}, h("tr", {}, ["Criterion", "Figure", "Threshold", "Result"].map((c) => h("th", { scope: "col" }, c)))),
@@ -758,10 +765,35 @@ async function weeklyReport(section, week) {
         h("td", {}, `${c.comparison ?? ""} ${c.threshold ?? ""}`.trim()),
         h("td", {}, badge(verdict(c) === "nodata" ? "no data" : verdict(c) === "pass" ? "pass" : "fail", verdict(c)))))))),
     h("div", { class: "actions" }, csv)));
+  if (report.current && report.previous) body.append(weekComparison(report.current, report.previous));
   const chartable = criteria.filter((c) => typeof c.figure === "number");
   if (chartable.length) {
     body.append(barChart({ title: "Criteria figures this week", bars: chartable.map((c) => ({ label: words(c.name), value: c.figure, kind: c.passed === false ? "bad" : "alt" })) }));
   }
+}
+
+// This week's figures beside the week before's.
+const COMPARED = [
+  ["resolution", "total_resolutions", "Resolutions", ""],
+  ["resolution", "success_rate", "Success rate", " %"],
+  ["resolution", "average_satisfaction_score", "Average satisfaction", ""],
+  ["resolution", "reopen_rate", "Reopen rate", " %"],
+  ["resolution", "rollback_rate", "Rollback rate", " %"],
+  ["agent", "agent_processing_rate", "Agent processing rate", " %"],
+  ["agent", "average_confidence_score", "Average confidence", ""],
+];
+
+function weekComparison(current, previous) {
+  const show = (week, part, key, unit) => {
+    const v = week?.[part]?.[key];
+    return v === null || v === undefined ? "no data" : `${v}${unit}`;
+  };
+  return h("div", { class: "card table-wrap" }, h("table", { id: "week-comparison" },
+    h("caption", {}, "This week and the week before"),
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Figure"),
+      h("th", { scope: "col" }, `${current.week ?? "This week"}`), h("th", { scope: "col" }, `${previous.week ?? "Week before"}`))),
+    h("tbody", {}, COMPARED.map(([part, key, label, unit]) => h("tr", { "data-figure": key },
+      h("th", { scope: "row" }, label), h("td", {}, show(current, part, key, unit)), h("td", {}, show(previous, part, key, unit)))))));
 }
 
 // Agent controls -------------------------------------------------------------------------------
