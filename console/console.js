@@ -150,7 +150,8 @@ function missingBox(path) {
 // description for screen readers, and the figures are also given in a table beside it.
 
 function lineChart({ title, series, labels, max = 100, unit = "%" }) {
-  const width = 640, height = 240, left = 40, right = 12, top = 12, bottom = 36;
+  const width = 640, height = 240, left = 40, right = 28, top = 12, bottom = 36;
+  const ticks = max === 5 ? 5 : 4;
   const plotW = width - left - right, plotH = height - top - bottom;
   const x = (i) => left + (labels.length <= 1 ? plotW / 2 : (i * plotW) / (labels.length - 1));
   const y = (v) => top + plotH - (Math.max(0, Math.min(max, v)) / max) * plotH;
@@ -161,8 +162,8 @@ function lineChart({ title, series, labels, max = 100, unit = "%" }) {
   const svg = s("svg", {
     class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img", "aria-labelledby": `${titleId} ${descId}`,
   }, s("title", { id: titleId }, title), s("desc", { id: descId }, summary));
-  for (let t = 0; t <= 4; t++) {
-    const v = (max * t) / 4;
+  for (let t = 0; t <= ticks; t++) {
+    const v = (max * t) / ticks;
     svg.append(s("line", { class: "grid-line", x1: left, x2: width - right, y1: y(v), y2: y(v) }));
     svg.append(s("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, `${Math.round(v)}${unit}`));
   }
