@@ -410,7 +410,7 @@ function resolutionCard(t) {
     h("h2", { id: "resolution-title" }, "Resolution"),
     h("dl", { class: "facts" },
       h("dt", {}, "By"), h("dd", {}, words(r.autonomous_action)),
-      h("dt", {}, "Outcome"), h("dd", {}, h("span", { id: "resolution-outcome" }, badge(r.outcome))),
+      h("dt", {}, "Outcome"), h("dd", {}, h("span", { id: "resolution-outcome", "data-outcome": r.outcome }, badge(r.outcome))),
       h("dt", {}, "Confirmed"), h("dd", {}, r.resolution_confirmed === null ? "not answered" : r.resolution_confirmed ? "yes" : "no"),
       h("dt", {}, "Satisfaction"), h("dd", {}, r.satisfaction_score ? `${r.satisfaction_score} / 5` : "—"),
       r.feedback_text ? [h("dt", {}, "Feedback"), h("dd", {}, r.feedback_text)] : null,
@@ -418,11 +418,20 @@ function resolutionCard(t) {
       r.reopened ? [h("dt", {}, "Reopened"), h("dd", {}, `${when(r.reopened_at)}: ${r.reopened_reason}`)] : null));
 }
 
+let thanked = null; // the answer just sent: its ticket shows the thank-you instead of the form
+
 function feedbackCard(t) {
   const r = t.resolution;
   if (!r || r.outcome === "voided") return null;
   const error = h("p", { class: "error", role: "alert", id: "feedback-error" });
   const section = h("section", { class: "card", "aria-labelledby": "feedback-title", id: "feedback" });
+  if (thanked?.id === t.id) {
+    const { message } = thanked;
+    thanked = null;
+    return append(section, [h("h2", { id: "feedback-title" }, "How did we do?"),
+      h("div", { class: "success", id: "feedback-thanks", tabindex: "-1" },
+        h("p", {}, h("strong", {}, "Thank you for your feedback!")), h("p", {}, message))]);
+  }
   const stars = [1, 2, 3, 4, 5].map((n) => h("label", {},
     h("input", { type: "radio", name: "satisfaction_score", value: String(n) }), `${n} star${n > 1 ? "s" : ""}`));
   const form = h("form", { novalidate: true, onsubmit: async (e) => {
@@ -441,15 +450,11 @@ function feedbackCard(t) {
         satisfaction_score: f.satisfaction_score.value ? Number(f.satisfaction_score.value) : null,
         feedback_text: f.feedback_text.value,
       });
-      const thanks = h("div", { class: "success", id: "feedback-thanks", tabindex: "-1" },
-        h("p", {}, h("strong", {}, "Thank you for your feedback!")), h("p", {}, data.message));
-      section.replaceChildren(h("h2", { id: "feedback-title" }, "How did we do?"), thanks);
-      thanks.focus();
+      // The whole ticket is shown again (status, resolution), with the thank-you in this card.
+      thanked = { id: t.id, message: data.message };
       announce("Thank you for your feedback.");
-      const { data: fresh } = await api("GET", `tickets/${t.id}/`);
-      const status = document.getElementById("ticket-status");
-      if (status) status.replaceChildren(badge(fresh.status));
-      status?.setAttribute("data-status", fresh.status);
+      await route();
+      document.getElementById("feedback-thanks")?.focus();
     } catch (err) {
       error.replaceChildren(errorBox(err));
     }

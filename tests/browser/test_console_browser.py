@@ -73,6 +73,29 @@ def test_a_refused_rollback_shows_the_servers_sentence_in_the_modal(
     console.screenshot("rollback-refused")
 
 
+def test_after_a_ticket_changed_refusal_the_modal_offers_to_force(
+    console: Console, api: httpx.Client
+) -> None:
+    ticket_id = auto_resolved(api)
+    changed = api.post(
+        f"/tickets/{ticket_id}/status/", json={"status": "escalated"}, headers=bearer("sam", "staff")
+    )
+    assert changed.status_code == 200
+    console.sign_in("ada", "admin").go(f"#/tickets/{ticket_id}")
+    console.find("button.rollback").click()
+    assert not console.find("#rollback-force").is_displayed()  # offered only when it is needed
+    console.find("#rollback-reason").send_keys("The fix was wrong")
+    console.find("#rollback-confirm").click()
+    error = console.wait(lambda d: console.find("#rollback-error").text)
+    assert error and ticket(api, ticket_id)["status"] == "escalated"  # refused: nothing changed
+    console.shown("#rollback-force").click()
+    console.screenshot("rollback-force")
+    console.find("#rollback-confirm").click()
+    console.wait(lambda d: console.attr("#ticket-status", "data-status") == "new")
+    [entry, *_] = history(api, ticket_id)
+    assert entry["action_type"] == "ROLLBACK" and entry["action_params"]["force"] is True
+
+
 def test_a_user_submits_feedback_and_sees_the_thank_you(console: Console, api: httpx.Client) -> None:
     ticket_id = auto_resolved(api)
     console.sign_in("alice").go(f"#/tickets/{ticket_id}")
@@ -90,6 +113,7 @@ def test_a_user_submits_feedback_and_sees_the_thank_you(console: Console, api: h
     assert "Thank you for your feedback!" in thanks.text
     assert console.active_id() == "feedback-thanks"
     console.wait(lambda d: console.attr("#ticket-status", "data-status") == "closed")
+    assert console.attr("#resolution-outcome", "data-outcome") == "confirmed"
     console.screenshot("feedback-thank-you")
     resolution = ticket(api, ticket_id)["resolution"]
     assert resolution["outcome"] == "confirmed" and resolution["satisfaction_score"] == 4
