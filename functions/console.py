@@ -9,16 +9,20 @@ token may do and nothing more. The CSP forbids any request or script but this or
 from __future__ import annotations
 
 import hashlib
+import logging
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
 
-from functions.http import PublicCall, api
+from functions.http import INTERNAL_ERROR, OPERATIONS, Operation, problem
 from shared.errors import NotFound
 
 bp = func.Blueprint()
+log = logging.getLogger("resolvemeq.console")
 
 CONSOLE_DIR = Path(__file__).resolve().parent.parent / "console"
 # The files served, by name: nothing else of the folder (or the disk) can be asked for.
@@ -48,29 +52,54 @@ def asset(name: str) -> tuple[bytes, str]:
     return body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
 
 
-def serve(call: PublicCall, name: str) -> func.HttpResponse:
+def serve(req: func.HttpRequest, name: str) -> func.HttpResponse:
     if name not in ASSETS:
-        raise NotFound("The console has no such file.")
+        return problem(NotFound("The console has no such file."), req.headers.get("Accept"))
     body, etag = asset(name)
     headers = {**HEADERS, "ETag": etag}
-    if etag in (call.req.headers.get("If-None-Match") or ""):
+    if etag in (req.headers.get("If-None-Match") or ""):
         return func.HttpResponse(status_code=304, headers=headers)
-    return func.HttpResponse(
-        body, status_code=200, headers=headers, mimetype=ASSETS[name].split(";")[0], charset="utf-8"
-    )
+    mimetype = ASSETS[name].split(";")[0]
+    return func.HttpResponse(body, status_code=200, headers=headers, mimetype=mimetype, charset="utf-8")
 
 
-@api(bp, "console_page", "console", "GET", access="public")
-def console_page(call: PublicCall) -> func.HttpResponse:
+Static = Callable[[func.HttpRequest], func.HttpResponse]
+
+
+def static(name: str, route: str) -> Callable[[Static], Any]:
+    """Register a static file route, declared public like every route (OPERATIONS: the access
+    matrix, OpenAPI, the security suites), but served without the app's container: no settings,
+    token or storage is needed to hand out these files, so the console still opens (and says what
+    is wrong) when storage is down or the settings are refused."""
+
+    def register(handler: Static) -> Any:
+        summary = (handler.__doc__ or name).strip().splitlines()[0]
+        OPERATIONS.append(Operation(name, route, "GET", "public", summary, None, None, 200, None))
+
+        def run(req: func.HttpRequest, context: func.Context) -> func.HttpResponse:
+            try:
+                return handler(req)
+            except Exception:  # a file missing from the deployment: logged, never a stack trace
+                log.exception("the console could not serve %s", name)
+                return problem(INTERNAL_ERROR, req.headers.get("Accept"))
+
+        run.__name__, run.__doc__ = handler.__name__, handler.__doc__
+        return bp.function_name(name)(bp.route(route=route, methods=["GET"])(run))
+
+    return register
+
+
+@static("console_page", "console")
+def console_page(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/console/ — the operations console (a static page; the API calls carry your token)."""
-    path = urlsplit(call.req.url).path
+    path = urlsplit(req.url).path
     if not path.endswith("/"):
         # Its assets are named relative to the page, which needs the slash to resolve them here.
         return func.HttpResponse(status_code=308, headers={**HEADERS, "Location": path + "/"})
-    return serve(call, "index.html")
+    return serve(req, "index.html")
 
 
-@api(bp, "console_asset", "console/{file}", "GET", access="public")
-def console_asset(call: PublicCall) -> func.HttpResponse:
+@static("console_asset", "console/{file}")
+def console_asset(req: func.HttpRequest) -> func.HttpResponse:
     """GET /api/console/{file} — the console's script and style sheet."""
-    return serve(call, call.req.route_params.get("file", ""))
+    return serve(req, req.route_params.get("file", ""))

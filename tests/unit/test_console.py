@@ -9,7 +9,9 @@ from pathlib import Path
 import azure.functions as func
 import pytest
 
+import functions.http
 from functions.console import ASSETS, CONSOLE_DIR, CSP
+from shared.errors import ServiceMisconfigured
 from tests.conftest import bearer
 from tests.unit.http_client import _FUNCTIONS, Context, payload
 from tools.package import app_files
@@ -100,3 +102,18 @@ def test_the_console_is_in_the_deployment_package() -> None:
     files = app_files(Path(__file__).resolve().parents[2])
     assert {f"console/{name}" for name in ASSETS} <= set(files)
     assert "functions/console.py" in files
+
+
+def test_the_console_opens_when_storage_is_down_or_the_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every API route needs the container (settings, storage); the console's files do not, so it
+    # opens and can show what is wrong (its Health screen, the API's 503 sentences).
+    def outage() -> None:
+        raise ServiceMisconfigured("The service is misconfigured (AUTH_JWT_SECRET).")
+
+    monkeypatch.setattr(functions.http, "get_container", outage)
+    health = get("ops_health", "http://127.0.0.1:7071/api/health/")
+    assert health.status_code == 503
+    assert page().status_code == 200 and asset("console.js").status_code == 200
+    assert asset("nope.txt").status_code == 404
