@@ -570,19 +570,19 @@ async function notificationsScreen() {
         h("p", { class: "meta muted" }, `${when(n.time)} · ${words(n.type)}`),
         h("p", {}, n.message));
       if (!n.is_read) {
-        li.append(h("button", { type: "button", class: "secondary small", onclick: async (ev) => {
+        li.append(h("button", { type: "button", class: "secondary small mark-read", onclick: async () => {
           try {
             await api("PATCH", `auth/notifications/${encodeURIComponent(n.id)}/read/`);
-            li.classList.remove("unread");
-            ev.target.remove();
             announce("Marked as read.");
+            await route();
+            (document.querySelector("button.mark-read") ?? document.getElementById("screen-title"))?.focus();
           } catch (error) { li.append(errorBox(error)); }
-        } }, "Mark as read"));
+        } }, "Mark as read", h("span", { class: "visually-hidden" }, `: ${n.title}`)));
       }
       return li;
     });
     list.replaceChildren(
-      h("p", {}, `${data.length} notifications, ${unread} unread.`),
+      h("p", { id: "notification-count" }, `${data.length} notification${data.length === 1 ? "" : "s"}, ${unread} unread.`),
       unread ? h("p", {}, h("button", { type: "button", class: "secondary", onclick: async () => {
         try {
           const { data: marked } = await api("POST", "auth/notifications/read-all/");
@@ -752,6 +752,7 @@ async function weeklyReport(section, week) {
       document.body.append(link);
       link.click();
       link.remove();
+      window.setTimeout(() => URL.revokeObjectURL(link.href), 10000);
     } catch (error) { body.append(errorBox(error)); }
   } }, "Download CSV");
   const range = report.current ?? report;
@@ -867,7 +868,8 @@ async function healthScreen() {
   try {
     ({ data: report } = await api("GET", "health/"));
   } catch (error) {
-    report = error.body && error.body.status ? error.body : null; // 503 degraded still has a body
+    // A degraded service answers 503 with its report; any other error is a problem (its sentence).
+    report = typeof error.body?.status === "string" ? error.body : null;
     if (!report) {
       screen("Health", errorBox(error));
       return;

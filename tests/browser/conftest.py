@@ -163,6 +163,13 @@ class Console:
         )
         return None if value is None else str(value)
 
+    def text(self, css: str) -> str | None:
+        """An element's text, read in one script call (see `attr`)."""
+        value = self.driver.execute_script(
+            "const e = document.querySelector(arguments[0]); return e && e.textContent;", css
+        )
+        return None if value is None else str(value)
+
     def active_id(self) -> str:
         return str(self.driver.switch_to.active_element.get_attribute("id"))
 

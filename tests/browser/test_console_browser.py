@@ -67,7 +67,7 @@ def test_a_refused_rollback_shows_the_servers_sentence_in_the_modal(
     console.find("button.rollback").click()
     console.find("#rollback-reason").send_keys("Too late")
     console.find("#rollback-confirm").click()
-    error = console.wait(lambda d: console.find("#rollback-error").text)
+    error = console.wait(lambda d: console.text("#rollback-error"))
     assert error == again.json()["detail"]
     assert console.find("#rollback-dialog").is_displayed() and console.active_id() == "rollback-reason"
     console.screenshot("rollback-refused")
@@ -86,7 +86,7 @@ def test_after_a_ticket_changed_refusal_the_modal_offers_to_force(
     assert not console.find("#rollback-force").is_displayed()  # offered only when it is needed
     console.find("#rollback-reason").send_keys("The fix was wrong")
     console.find("#rollback-confirm").click()
-    error = console.wait(lambda d: console.find("#rollback-error").text)
+    error = console.wait(lambda d: console.text("#rollback-error"))
     assert error and ticket(api, ticket_id)["status"] == "escalated"  # refused: nothing changed
     console.shown("#rollback-force").click()
     console.screenshot("rollback-force")
@@ -254,3 +254,17 @@ def test_the_link_make_dev_prints_opens_the_console_signed_in(
     stored = console.driver.execute_script("return sessionStorage.getItem('resolvemeq.console.token')")
     assert stored == link.split("#token=", 1)[1]
     assert console.find("#screen-title").text == "Tickets (all)"
+
+
+def test_a_user_marks_a_notification_read(console: Console, api: httpx.Client) -> None:
+    rolled = auto_resolved(api, "bob")
+    admin = bearer("ada", "admin")
+    assert api.post(f"/tickets/actions/{rolled}-2/rollback/", json={}, headers=admin).status_code == 200
+    console.sign_in("bob").go("#/notifications")
+    assert console.text("#notification-count") == "1 notification, 1 unread."
+    console.find("button.mark-read").click()
+    console.wait(lambda d: console.text("#notification-count") == "1 notification, 0 unread.")
+    assert not console.all("button.mark-read")
+    [notice] = api.get("/notifications/", headers=bearer("bob")).json()["results"]
+    assert notice["read"] is True and notice["kind"] == "rollback"
+    console.screenshot("notifications-read")
