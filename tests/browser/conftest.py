@@ -174,9 +174,16 @@ class Console:
         return str(self.driver.switch_to.active_element.get_attribute("id"))
 
     def screenshot(self, name: str) -> Path:
+        """The whole page (the window made as tall as the page for the shot, then put back)."""
         SHOTS.mkdir(exist_ok=True)
         path = SHOTS / f"{name}.png"
-        self.driver.save_screenshot(str(path))
+        size = self.driver.get_window_size()
+        height = int(self.driver.execute_script("return document.documentElement.scrollHeight"))
+        self.driver.set_window_size(size["width"], min(max(height, size["height"]), 8000))
+        try:
+            self.driver.save_screenshot(str(path))
+        finally:
+            self.driver.set_window_size(size["width"], size["height"])
         return path
 
     def axe(self) -> list[dict[str, Any]]:
