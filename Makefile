@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: dev test lint bench check token clean package
+.PHONY: dev test lint bench check token clean package browsers
 
 $(STAMP): requirements.txt requirements-dev.txt package.json
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,23 @@ $(STAMP): requirements.txt requirements-dev.txt package.json
 dev: $(STAMP)  ## set up, start Azurite + the local Functions host on :7071, print tokens
 	$(BIN)/python -m devhost
 
-test: $(STAMP) lint  ## set up, lint, type-check, run every test (unit, Azurite, end-to-end)
+test: $(STAMP) lint browsers  ## set up, lint, type-check, run every test (unit, Azurite, end-to-end, browser)
 	$(BIN)/pytest
+
+# Debian's Chromium and its driver, for the console's browser tests (tests/browser), installed with
+# apt-get when missing (as root, else with sudo). Where that fails the browser tests fail and say
+# why; BROWSER_TESTS=0 installs nothing and skips them on purpose.
+browsers:
+	@if [ "$(BROWSER_TESTS)" = "0" ]; then \
+	  echo "BROWSER_TESTS=0: Chromium not installed, the console's browser tests will be skipped"; \
+	elif command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	else \
+	  echo "Installing Debian's chromium and chromium-driver for the console's browser tests"; \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  { $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends chromium chromium-driver; } \
+	  || echo "*** Chromium could not be installed: the browser tests will FAIL (BROWSER_TESTS=0 skips them) ***"; \
+	fi
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

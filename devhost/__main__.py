@@ -178,7 +178,8 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[settings.STORAGE_SETTING] = emulator.connection_string
         listeners = _queue_listeners(functions, config.queues, invoker, emulator)
         print(describe(functions, base_url), flush=True)
-        print_tokens(base_url)
+        http = [f for f in functions if f.kind == "httpTrigger"]
+        print_tokens(base_url, console=any(f.route == "console" for f in http))
         ready = f"Host started: {base_url}/ (Ctrl-C to stop)"
         exit_code = asyncio.run(serve(sock, http_app, listeners + timers, ready))
     except KeyboardInterrupt:

@@ -12,7 +12,8 @@ USER, ADMIN = "dev-user", "dev-admin"
 LOGIN_USER = "dev-user@example.com"  # any e-mail logs in; this one is only an example
 
 
-def print_tokens(base_url: str) -> None:
+def print_tokens(base_url: str, console: bool = False) -> None:
+    """The dev tokens; with `console` (the app serves `/console/`), a link that opens it signed in."""
     secret = os.environ.get("AUTH_JWT_SECRET", "")
     try:
         from shared.auth import mint_token
@@ -40,7 +41,19 @@ Dev tokens (valid 7 days). Paste into your shell:
 """,
         flush=True,
     )
+    if console:
+        print(console_links(base_url, user, admin), flush=True)
     print_dev_login()
+
+
+def console_links(base_url: str, user: str, admin: str) -> str:
+    """Links that open the operations console signed in. The token rides in the fragment (`#token=`),
+    which the browser never sends: it reaches no server log, and the page moves it to the tab's
+    sessionStorage and out of the address bar."""
+    return f"""Operations console, ready to use (open in a browser on this machine):
+  admin: {base_url}/console/#token={admin}
+  user:  {base_url}/console/#token={user}
+"""
 
 
 def dev_login_text(env: dict[str, str]) -> str | None:

@@ -34,6 +34,9 @@ DECLARED = {
     "auth_login": ("POST", "auth/login", "public"),
     "auth_profile": ("GET", "auth/profile", "public"),
     "auth_refresh": ("POST", "auth/api/token/refresh", "public"),
+    # The console's static page and assets: they hold no data (tests/unit/test_console.py).
+    "console_asset": ("GET", "console/{file}", "public"),
+    "console_page": ("GET", "console", "public"),
     "feedback_link_answer": ("POST", "feedback/{token}", "public"),
     "feedback_link_page": ("GET", "feedback/{token}", "public"),
     "notifications_list": ("GET", "notifications", "user"),
@@ -147,9 +150,12 @@ def test_authentication_and_role_come_before_the_body(op: Operation, bad: str, c
 
 def test_public_operations_admit_anyone_and_treat_a_bad_token_as_anonymous() -> None:
     public = [
-        op for op in OPERATIONS if op.access == "public" and not op.name.startswith(("auth_", "feedback_"))
+        op
+        for op in OPERATIONS
+        if op.access == "public" and not op.name.startswith(("auth_", "feedback_", "console_"))
     ]
-    # the dev login: test_dev_login.py; one-click answer links: test_feedback_links.py
+    # the dev login: test_dev_login.py; one-click answer links: test_feedback_links.py;
+    # the console: test_console.py
     assert {op.name for op in public} == {"ops_health", "ops_openapi"}
     for op in public:
         for headers in (

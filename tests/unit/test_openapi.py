@@ -103,6 +103,7 @@ def test_path_parameters_take_their_types_from_the_route_template() -> None:
                     ("action_id", "string"),
                     ("token", "string"),
                     ("key", "string"),
+                    ("file", "string"),
                 )
                 if f"{{{name}}}" in path
             ]
