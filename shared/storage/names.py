@@ -9,8 +9,9 @@ RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
 NOTIFICATIONS = "notifications"
 DUE = "due"  # the due index: follow-ups, checks and feedback windows by due time (the sweeper's)
+TICKET_QUEUES = "ticketqueues"  # the work-queue index: tickets by status, team, priority, owner
 # The analytics aggregates table comes with its feature.
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE)
+TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE, TICKET_QUEUES)
 
 AGENT_QUEUE = "agent-actions"
 FOLLOWUP_QUEUE = "followups"
