@@ -166,7 +166,7 @@ class TableQueueIndex:
         high = prefix + "~"
         streams = list(
             self._pool.map(
-                lambda p: self._stream(p, low, high, limit + 1),
+                lambda p: self._stream(p, low, high, limit + 2),
                 queue_partitions(queue.status.value, queue.owner),
             )
         )
@@ -195,7 +195,8 @@ class TableQueueIndex:
 
     def _stream(self, partition: str, low: str, high: str, per_page: int) -> Iterator[Row]:
         """The partition's entries in key order, the first page already fetched (so the
-        partitions are read in parallel)."""
+        partitions are read in parallel). A page of `limit` + 2 rows holds the `limit` + 1
+        tickets a page reads and the row after them, which closes the last one's group."""
         query = f"PartitionKey eq {quote(partition)} and RowKey gt {quote(low)} and RowKey lt {quote(high)}"
         rows = iter(
             self._table.query_entities(
