@@ -13,7 +13,7 @@ from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 from shared.domain.models import ActionType, Priority, Status, Ticket
 from shared.domain.queues import Queue
 from shared.errors import ValidationFailed
-from shared.ports import TicketRepository
+from shared.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.keys import QUEUE_SHARDS, queue_cursor, queue_partitions, ticket_key
@@ -228,13 +228,30 @@ def test_an_entry_of_a_change_in_flight_is_not_shown_nor_deleted(azurite_conn: s
     assert pending <= entries(azurite_conn, ticket)  # kept: its commit may still come
 
 
-def test_a_create_whose_ticket_insert_fails_takes_its_entries_back(azurite_conn: str) -> None:
+def test_a_create_whose_ticket_insert_fails_is_listed_nowhere_and_rebuild_removes_its_entries(
+    azurite_conn: str,
+) -> None:
     alice = name("alice")
     crashing = broken(azurite_conn, tickets=("create_entity",))
     ticket = draft(crashing, alice)
     with pytest.raises(ServiceRequestError):
         crashing.add(ticket)
+    assert entries(azurite_conn, ticket) == current(ticket)  # an insert that timed out may have landed
+    repo = table_repo(azurite_conn)
+    assert repo.list_queue(Queue(status=Status.NEW, owner=alice), 10, None).results == []
+    assert entries(azurite_conn, ticket) == current(ticket)  # a create in flight looks the same: kept
+    repo.rebuild_queues()
     assert entries(azurite_conn, ticket) == set()
+
+
+def test_a_refused_create_takes_its_entries_back(azurite_conn: str) -> None:
+    repo, alice = table_repo(azurite_conn), name("alice")
+    limit = WindowLimit(1, 60)
+    repo.add(draft(repo, alice), limit)
+    refused = draft(repo, alice)
+    with pytest.raises(QuotaExceeded):
+        repo.add(refused, limit)
+    assert entries(azurite_conn, refused) == set() and repo.get(refused.id) is None
 
 
 def test_a_create_whose_queue_write_fails_inserts_no_ticket(azurite_conn: str) -> None:

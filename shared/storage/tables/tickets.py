@@ -132,9 +132,10 @@ class TableTicketRepository:
         the ticket's work-queue entries in parallel, then the ticket row: 3 round trips, 2 in time.
 
         No failure leaves a ticket its owner cannot list or a queue misses: the index rows come
-        first, and rows whose ticket insert failed (or was never tried) point at nothing, which
-        readers skip; the queue entries of a create that failed are deleted again (best effort).
-        A create refused by its limit inserts no ticket (its queue entries are deleted again).
+        first, and rows whose ticket insert failed point at nothing, which readers skip. The
+        queue entries stay then (an insert that timed out may have landed: its ticket needs them;
+        `manage index rebuild` removes those of tickets that never came); a create refused before
+        its insert (by its limit, or a failed index write) takes them back (best effort).
         """
         index = {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id}
         change = Change(enter=entries_of(ticket.id, ticket.user, ticket.state(), ticket.version))
@@ -146,11 +147,11 @@ class TableTicketRepository:
             else:
                 self._owners.upsert_entity(index)
             queued.result()
-            self._insert_ticket(ticket)
         except BaseException:
             queued.exception()  # settle the queue write either way, then undo it
             self._index.discard(change.enter)
             raise
+        self._insert_ticket(ticket)
         return usage
 
     def _insert_ticket(self, ticket: Ticket) -> None:
