@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import hosted, inprocess
+from bench import hosted, inprocess, lists
 from bench.common import SETTINGS, p50_p99
 from bench.imports import cold_import_ms
 from devhost import azurite
@@ -168,6 +168,7 @@ def main() -> None:
     finally:
         emulator.stop()
     results["cold_import_ms"] = cold_import_ms()
+    results["list_scaling"] = lists.list_scaling()  # on Azurites of its own (100,000 tickets)
     judge(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
