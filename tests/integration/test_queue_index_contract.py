@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceNotFoundError, ServiceRequestError
 
 from shared.domain.models import ActionType, Priority, Status, Ticket
 from shared.domain.queues import Queue
-from shared.errors import ValidationFailed
+from shared.errors import ConcurrencyConflict, ValidationFailed
 from shared.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
@@ -318,3 +318,17 @@ def test_rebuild_restores_every_entry_and_removes_the_rest(azurite_conn: str) ->
     assert [t.id for t in repo.list_queue(Queue(status=Status.NEW, owner=alice), 10, None).results] == [
         lost.id
     ]
+
+
+def test_a_writer_that_lost_the_race_gets_a_conflict_and_its_entries_are_never_shown(
+    azurite_conn: str,
+) -> None:
+    repo, alice = table_repo(azurite_conn), name("alice")
+    ticket = new_ticket(repo, alice)
+    winner = change(repo, ticket, priority=Priority.HIGH)  # its batch deleted the version 1 entries
+    loser, entry = ticket.advance(ActionType.STATUS_CHANGE, "bob", NOW, {"priority": Priority.CRITICAL})
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(loser, [entry])  # its batch finds them gone: written one by one, then the commit loses
+    assert walk(repo, Queue(status=Status.NEW, priority=Priority.CRITICAL), 100).count(ticket.id) == 0
+    assert walk(repo, Queue(status=Status.NEW, priority=Priority.HIGH), 100).count(ticket.id) == 1
+    assert entries(azurite_conn, winner) == current(winner)
