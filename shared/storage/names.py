@@ -4,12 +4,12 @@ from __future__ import annotations
 
 TICKETS = "tickets"
 TICKET_OWNERS = "ticketowners"
+TICKET_QUEUES = "ticketqueues"  # the work-queue index (shared/storage/tables/queues.py)
 COUNTERS = "counters"
 RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
 NOTIFICATIONS = "notifications"
 DUE = "due"  # the due index: follow-ups, checks and feedback windows by due time (the sweeper's)
-TICKET_QUEUES = "ticketqueues"  # the work-queue index: tickets by status, team, priority, owner
 # The analytics aggregates table comes with its feature.
 TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE, TICKET_QUEUES)
 
