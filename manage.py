@@ -1,6 +1,7 @@
 """Operator commands.
 
     python -m manage check                         validate settings and reach storage
+    python -m manage index rebuild                 rebuild the work-queue index from the tickets
     python -m manage token --user alice [--role admin|staff] [--ttl 86400]
     python -m manage poison list [--queue agent-actions]
     python -m manage poison replay [--queue agent-actions] [--limit N]
@@ -176,6 +177,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("check", help="validate settings and reach storage")
+    index = commands.add_parser("index", help="rebuild the work-queue index from the tickets")
+    index.add_argument("action", choices=["rebuild"])
     tok = commands.add_parser("token", help="mint a dev bearer token")
     tok.add_argument("--user", required=True)
     tok.add_argument("--role", choices=["user", "staff", "admin"])
@@ -200,6 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     load_local_settings(ROOT)  # never on an Azure host, which does not read that file either
     if args.command == "check":
         return check()
+    if args.command == "index":
+        from shared.storage.index_rebuild import run
+
+        settings = load_settings()
+        return 1 if settings is None else run(settings)
     if args.command == "poison":
         return poison(args.action, args.queue, args.limit)
     if args.command == "agent":

@@ -14,6 +14,7 @@ from typing import Any
 from bench import counters, hosted, inprocess, operations
 from bench.common import SETTINGS, p50_p99
 from bench.imports import cold_import_ms
+from bench.lists import list_scaling
 from devhost import azurite
 from devhost.process import HostProcess
 from shared.storage.provision import provision
@@ -187,6 +188,7 @@ def main() -> None:
     finally:
         emulator.stop()
     results["cold_import_ms"] = cold_import_ms()
+    results["list_scaling"] = list_scaling()  # on Azurites of its own (100,000 tickets)
     judge(results)
     results["duration_s"] = round(time.monotonic() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")

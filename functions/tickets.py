@@ -9,7 +9,7 @@ from pydantic import Field, StringConstraints
 
 from functions.http import Call, Query, api, json_response
 from shared.domain.feedback import ResolutionFeedback
-from shared.domain.models import StatusChange, StatusIn, TicketCreate
+from shared.domain.models import Priority, StatusChange, StatusIn, TicketCreate
 from shared.domain.public import (
     FeedbackRecorded,
     HistoryPage,
@@ -19,6 +19,7 @@ from shared.domain.public import (
     WebTicketList,
 )
 from shared.domain.rollback import RollbackRequest
+from shared.storage.keys import QUEUE_CURSOR
 
 bp = func.Blueprint()
 
@@ -31,9 +32,15 @@ class HistoryQuery(Query):
 
 
 class ListQuery(Query):
+    """Filters name a work queue (status; status and assigned_team; status and priority; a user's
+    own by status): any other combination is a 400 naming those. The cursor is the next_cursor of
+    the same list: digits for the unfiltered lists, opaque for a queue."""
+
     status: StatusIn | None = None
+    assigned_team: Annotated[str, StringConstraints(min_length=1, max_length=100)] | None = None
+    priority: Priority | None = None
     limit: int = Field(20, ge=1, le=100)
-    cursor: Cursor | None = None
+    cursor: Annotated[str, StringConstraints(pattern=QUEUE_CURSOR)] | None = None
     mine: bool = False
 
 
@@ -55,7 +62,9 @@ def tickets_create(call: Call) -> func.HttpResponse:
 
 def _list(call: Call) -> TicketPage:
     q = call.query(ListQuery)
-    return call.container.ticket_service.list(call.caller, q.status, q.limit, q.cursor, q.mine)
+    return call.container.ticket_service.list(
+        call.caller, q.status, q.limit, q.cursor, q.mine, q.assigned_team, q.priority
+    )
 
 
 @api(bp, "tickets_list", "tickets", "GET", access="user", query=ListQuery, response=TicketPage)

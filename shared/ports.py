@@ -27,6 +27,7 @@ from shared.domain.models import (
     Ticket,
     TicketPublic,
 )
+from shared.domain.queues import Queue
 from shared.domain.tally import Tallies
 
 Clock = Callable[[], datetime]
@@ -123,6 +124,11 @@ class TicketRepository(Protocol):
 
     def list_all(self, status: Status | None, limit: int, cursor: str | None) -> Page:
         """Every ticket, newest first (staff)."""
+
+    def list_queue(self, queue: Queue, limit: int, cursor: str | None) -> Page:
+        """The tickets in `queue` now, newest first, from a maintained index: a page costs a bounded
+        number of requests whatever the number of tickets. The cursor is opaque and works for
+        its queue only; any other raises ValidationFailed."""
 
     def history(self, ticket_id: int, limit: int, cursor: str | None) -> Page:
         """History entries of one ticket, newest first."""

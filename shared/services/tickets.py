@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from shared.domain import changes
 from shared.domain.models import (
     Principal,
+    Priority,
     Status,
     StatusChange,
     Ticket,
@@ -12,11 +15,13 @@ from shared.domain.models import (
     storable,
 )
 from shared.domain.public import HistoryEntryPublic, HistoryPage, TicketPage, TicketPublic
+from shared.domain.queues import Queue
 from shared.errors import ConcurrencyConflict, Conflict, Forbidden, NotFound, ValidationFailed
 from shared.ports import MAX_OWNER_KEY, Clock, QuotaExceeded, TicketRepository, WindowLimit, WindowUsage
 from shared.services.throttle import Quota, throttled
 
 MAX_RETRIES = 5
+SUPPORTED = "status; status and assigned_team; status and priority"
 
 
 class TicketService:
@@ -76,13 +81,33 @@ class TicketService:
         return ticket
 
     def list(
-        self, caller: Principal, status: Status | None, limit: int, cursor: str | None, mine: bool
+        self,
+        caller: Principal,
+        status: Status | None,
+        limit: int,
+        cursor: str | None,
+        mine: bool,
+        assigned_team: str | None = None,
+        priority: Priority | None = None,
     ) -> TicketPage:
-        """Staff see every ticket unless they ask for their own; users only ever see theirs."""
-        if caller.is_staff and not mine:
-            page = self.tickets.list_all(status, limit, cursor)
+        """Staff see every ticket unless they ask for their own; users only ever see theirs.
+
+        Filtered, a list is a work queue (shared/domain/queues.py): staff by status, status and
+        team, or status and priority; a user (or staff asking for their own) by status. Other
+        combinations are refused (ValidationFailed), as is a cursor the list did not give out."""
+        own = not caller.is_staff or mine
+        queue = queue_for(status, assigned_team, priority, caller.sub if own else None)
+        if queue is not None:
+            page = self.tickets.list_queue(queue, limit, cursor)
+        elif cursor is not None and not re.fullmatch(r"\d{12}", cursor):
+            raise ValidationFailed(
+                "The cursor is not one this list gave out.",
+                [{"loc": "cursor", "msg": "Use the next_cursor of the same list, unchanged."}],
+            )
+        elif own:
+            page = self.tickets.list_for_owner(caller.sub, None, limit, cursor)
         else:
-            page = self.tickets.list_for_owner(caller.sub, status, limit, cursor)
+            page = self.tickets.list_all(None, limit, cursor)
         return TicketPage(results=[t.public() for t in page.results], next_cursor=page.next_cursor)
 
     def history(self, caller: Principal, ticket_id: int, limit: int, cursor: str | None) -> HistoryPage:
@@ -128,3 +153,28 @@ def _check_owner(tickets: TicketRepository, user: str) -> None:
             "Your user id is too long to be stored.",
             [{"loc": "user", "msg": f"At most {MAX_OWNER_KEY} characters once percent-encoded."}],
         )
+
+
+def queue_for(
+    status: Status | None, assigned_team: str | None, priority: Priority | None, owner: str | None
+) -> Queue | None:
+    """The queue a list filter names; None for no filter (every ticket, or all of the owner's).
+    Raises ValidationFailed for a combination no index keeps."""
+    if status is None and assigned_team is None and priority is None:
+        return None
+    if status is None:
+        raise ValidationFailed(
+            f"assigned_team and priority filter a status; the lists kept are by {SUPPORTED}.",
+            [{"loc": "status", "msg": "Required with assigned_team or priority."}],
+        )
+    if owner is not None and (assigned_team is not None or priority is not None):
+        raise ValidationFailed(
+            "Your own tickets are listed by status only.",
+            [{"loc": "assigned_team" if assigned_team is not None else "priority", "msg": "Staff only."}],
+        )
+    if assigned_team is not None and priority is not None:
+        raise ValidationFailed(
+            f"Filter by one of assigned_team or priority; the lists kept are by {SUPPORTED}.",
+            [{"loc": "priority", "msg": "Not with assigned_team."}],
+        )
+    return Queue(status=status, assigned_team=assigned_team, priority=priority, owner=owner)

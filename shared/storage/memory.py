@@ -22,8 +22,9 @@ from shared.domain.models import (
     Status,
     Ticket,
 )
+from shared.domain.queues import Queue
 from shared.domain.tally import Tallies
-from shared.errors import ConcurrencyConflict
+from shared.errors import ConcurrencyConflict, ValidationFailed
 from shared.ports import (
     MAX_OWNER_KEY,
     QuotaExceeded,
@@ -37,6 +38,8 @@ from shared.storage.keys import (
     notification_partition,
     notification_row,
     owner_key,
+    queue_cursor,
+    queue_cursor_position,
     seq_of,
     ticket_id_of,
     ticket_key,
@@ -149,6 +152,21 @@ class InMemoryTicketRepository:
 
     def list_all(self, status: Status | None, limit: int, cursor: str | None) -> Page:
         return self._page(lambda t: status is None or t.status == status, limit, cursor)
+
+    def list_queue(self, queue: Queue, limit: int, cursor: str | None) -> Page:
+        after = None
+        if cursor is not None:
+            after = queue_cursor_position(queue.name, cursor)
+            if after is None:
+                raise ValidationFailed(
+                    "The cursor is not one this list gave out.",
+                    [{"loc": "cursor", "msg": "Use the next_cursor of the same list, unchanged."}],
+                )
+        page = self._page(queue.matches, limit, after)
+        more = page.next_cursor is not None
+        return Page(
+            results=page.results, next_cursor=queue_cursor(queue.name, page.results[-1].id) if more else None
+        )
 
     def _page(self, keep: Callable[[Ticket], bool], limit: int, cursor: str | None) -> Page:
         after = ticket_id_of(cursor) if cursor else None

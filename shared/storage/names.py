@@ -4,13 +4,24 @@ from __future__ import annotations
 
 TICKETS = "tickets"
 TICKET_OWNERS = "ticketowners"
+TICKET_QUEUES = "ticketqueues"  # the work-queue index (shared/storage/tables/queues.py)
 COUNTERS = "counters"
 RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
 NOTIFICATIONS = "notifications"
 DUE = "due"  # the due index: follow-ups, checks and feedback windows by due time (the sweeper's)
 ANALYTICS = "analytics"  # per-day tallies: a journal of recorded events and their folded sums
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE, ANALYTICS)
+TABLES = (
+    TICKETS,
+    TICKET_OWNERS,
+    TICKET_QUEUES,
+    COUNTERS,
+    RATE_LIMITS,
+    CONTROLS,
+    NOTIFICATIONS,
+    DUE,
+    ANALYTICS,
+)
 
 AGENT_QUEUE = "agent-actions"
 FOLLOWUP_QUEUE = "followups"

@@ -42,7 +42,7 @@ def test_every_http_function_is_documented_with_its_method(settings: Settings) -
     assert body["required"] == ["issue_type"] and body["additionalProperties"] is False
     assert "201" in create["responses"] and create["security"] == [{"bearer": []}]
     listing = {p["name"] for p in doc["paths"]["/api/tickets/"]["get"]["parameters"]}
-    assert listing == {"status", "limit", "cursor", "mine"}
+    assert listing == {"status", "assigned_team", "priority", "limit", "cursor", "mine"}
 
 
 def test_security_follows_each_operations_declared_access() -> None:

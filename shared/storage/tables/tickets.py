@@ -1,5 +1,6 @@
 """Tickets, their history and owner index (TicketRepository) in the tickets and ticketowners tables;
-`save` also commits the ledger's record of the request that made the change (see ledger.py)."""
+`save` also commits the ledger's record of the request that made the change (see ledger.py), and
+keeps the work-queue index (ticketqueues, see queues.py) around each commit."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableTransactionError, UpdateMode
 
 from shared.domain.models import HistoryEntry, Page, RequestRecord, Status, Ticket
+from shared.domain.queues import Queue
 from shared.errors import ConcurrencyConflict
 from shared.ports import MAX_OWNER_KEY, QuotaExceeded, WindowLimit, WindowUsage, check_new_entries
+from shared.storage.clients import client_options
 from shared.storage.keys import (
     CREATE_MARKERS,
     TICKET_ROW,
@@ -25,9 +28,11 @@ from shared.storage.keys import (
     request_row,
     ticket_key,
 )
+from shared.storage.names import TICKET_QUEUES
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import record_entity, to_record
+from shared.storage.tables.queues import Change, TableQueueIndex, change_of, entries_of
 from shared.storage.tables.rows import REPLACE, Row, quote, stored_json
 
 CREATE_COUNT_ATTEMPTS = 20
@@ -97,11 +102,22 @@ def _to_entry(entity: dict[str, Any]) -> HistoryEntry:
 
 
 class TableTicketRepository:
-    def __init__(self, tickets: TableClient, owners: TableClient, ids: TableIdAllocator) -> None:
+    def __init__(
+        self,
+        tickets: TableClient,
+        owners: TableClient,
+        ids: TableIdAllocator,
+        queues: TableClient | None = None,
+    ) -> None:
         self._tickets = tickets
         self._owners = owners
         self._ids = ids
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-io")
+        if queues is None:  # the queue index's table in the tickets' account
+            queues = TableClient(
+                tickets.url, TICKET_QUEUES, credential=tickets.credential, **client_options()
+            )
+        self._index = TableQueueIndex(queues, self._pool)
         self._lock = threading.Lock()
         self._creates_seen: dict[tuple[str, int], set[int]] = {}
 
@@ -112,31 +128,31 @@ class TableTicketRepository:
         return self._ids.next_id()
 
     def add(self, ticket: Ticket, limit: WindowLimit | None = None) -> WindowUsage | None:
-        """Without a limit: the owner-index row and the ticket row in parallel (2 round trips, ~1
-        in time). With one: the index row counted in the owner's window (one transaction), then
-        the ticket row (2 round trips).
+        """The owner-index row (with a limit: counted in the owner's window, one transaction) and
+        the ticket's work-queue entries in parallel, then the ticket row: 3 round trips, 2 in time.
 
-        No failure leaves a ticket its owner cannot list: an index row whose ticket insert
-        failed points at nothing, and readers skip it; a ticket whose index write failed is
-        deleted again before the error is raised (ids are never reused, so nobody holds it).
+        No failure leaves a ticket its owner cannot list or a queue misses: the index rows come
+        first, and rows whose ticket insert failed point at nothing, which readers skip. The
+        queue entries stay then (an insert that timed out may have landed: its ticket needs them;
+        `manage index rebuild` removes those of tickets that never came); a create refused before
+        its insert (by its limit, or a failed index write) takes them back (best effort).
         """
         index = {"PartitionKey": owner_key(ticket.user), "RowKey": ticket_key(ticket.id), "Id": ticket.id}
-        if limit is not None:
-            usage = self._count_create(index, ticket, limit)
-            self._insert_ticket(ticket)
-            return usage
-        pending = self._pool.submit(self._owners.upsert_entity, index)
+        change = Change(enter=entries_of(ticket.id, ticket.user, ticket.state(), ticket.version))
+        queued = self._pool.submit(self._index.enter, change)
+        usage = None
         try:
-            self._insert_ticket(ticket)
+            if limit is not None:
+                usage = self._count_create(index, ticket, limit)
+            else:
+                self._owners.upsert_entity(index)
+            queued.result()
         except BaseException:
-            pending.exception()  # settle the index write either way; its row is harmless
+            queued.exception()  # settle the queue write either way, then undo it
+            self._index.discard(change.enter)
             raise
-        try:
-            pending.result()
-        except BaseException:
-            self._tickets.delete_entity(ticket_key(ticket.id), TICKET_ROW)
-            raise
-        return None
+        self._insert_ticket(ticket)
+        return usage
 
     def _insert_ticket(self, ticket: Ticket) -> None:
         try:
@@ -209,12 +225,15 @@ class TableTicketRepository:
         operations += [("upsert", _entry_entity(e), REPLACE) for e in updated]
         if request is not None:
             operations.append(("upsert", record_entity(ticket.id, request), REPLACE))
+        queues = change_of(ticket, entries[0].before_state, entries[0].seq - 1)
+        self._index.enter(queues)  # before the commit: see queues.py
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:
             if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                 raise
             raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently") from exc
+        self._index.leave(queues)
 
     def get_with_entry(self, ticket_id: int, seq: int) -> tuple[Ticket | None, HistoryEntry | None]:
         key, row = ticket_key(ticket_id), history_row(seq)
@@ -253,6 +272,13 @@ class TableTicketRepository:
             query += f" and PartitionKey gt {quote(cursor)}"
         rows = self._tickets.query_entities(query, results_per_page=limit + 1)
         return self._collect((_to_ticket(r) for r in rows), status, limit)
+
+    def list_queue(self, queue: Queue, limit: int, cursor: str | None) -> Page:
+        return self._index.page(queue, limit, cursor, lambda ids: list(self._pool.map(self.get, ids)))
+
+    def rebuild_queues(self) -> tuple[int, int]:
+        """Rebuild the work-queue index from the tickets: (entries added, entries removed)."""
+        return self._index.rebuild(self._tickets, self.get, _to_ticket)
 
     def _read_tickets(self, index_rows: Iterator[Any], chunk: int, owner: str) -> Iterator[Ticket]:
         """Point-read the tickets an owner index page names, in parallel, keeping order.
