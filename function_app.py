@@ -2,7 +2,7 @@
 
 import azure.functions as func
 
-from functions import agent, auth, feedback_links, followups, insights, notifications, ops, tickets
+from functions import agent, analytics, auth, feedback_links, followups, insights, notifications, ops, tickets
 from shared.observability import configure_logging
 
 configure_logging()
@@ -16,3 +16,4 @@ app.register_functions(followups.bp)
 app.register_functions(auth.bp)
 app.register_functions(feedback_links.bp)
 app.register_functions(insights.bp)
+app.register_functions(analytics.bp)
