@@ -30,6 +30,9 @@ DEFAULT_DAYS = 30  # the window without ?since=: the last 30 UTC days, today inc
 OWN_PAGE = 100
 MAX_OWN_TICKETS = 2000  # a user's analytics read at most their newest 2,000 tickets of the window
 DONE = (Status.RESOLVED, Status.CLOSED)
+# One pool per process for the reads beside the tallies' (caps, controls). Its tasks wait on
+# nothing, so any number of concurrent requests share it without deadlock.
+_POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="reports")
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,6 @@ class ReportService:
     ) -> None:
         self._store, self._caps, self._limits, self._controls = store, caps, cap_limits, controls
         self._tickets, self._thresholds, self._clock = tickets, thresholds, clock
-        self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="reports")
 
     def window(self, since: date | None, until: date | None) -> tuple[date, date]:
         """The days asked for; without them the last DEFAULT_DAYS UTC days (until = today)."""
@@ -127,10 +129,10 @@ class ReportService:
 
     def _read_with_now(self, since: date, until: date) -> tuple[Tallies, report.AgentNow]:
         """The tallies, with the caps' usage and the controls read beside them (each task runs on
-        the pool and waits on nothing, so the pool cannot deadlock under concurrent requests)."""
+        the shared pool)."""
         at = self._clock()
-        usage = self._pool.submit(self._caps.usage, at)
-        controls = self._pool.submit(self._controls.current)
+        usage = _POOL.submit(self._caps.usage, at)
+        controls = _POOL.submit(self._controls.current)
         tallies = self._store.read(since, until)
         last_hour, today = usage.result()
         current = controls.result()

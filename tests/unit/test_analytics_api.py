@@ -376,3 +376,22 @@ def test_a_users_read_stops_at_the_window(container: Container, clock: Clock) ->
     container.tickets.list_for_owner = counted  # type: ignore[method-assign]
     assert ok("tickets_analytics", ALICE)["total_tickets"] == 1
     assert pages == [None]
+
+
+def test_the_rollout_thresholds_come_from_the_settings(settings: Settings) -> None:
+    strict = settings.model_copy(update={"rollout_min_success_rate": 95.0, "rollout_max_rollback_rate": 0.5})
+    with installed(Container.in_memory(strict, clock=Clock(NOW))):
+        criteria = {c["name"]: c["threshold"] for c in ok("tickets_weekly_report")["criteria"]}
+    assert criteria["resolution_success_rate"] == 95.0 and criteria["rollback_rate"] == 0.5
+    assert criteria["reopen_rate"] == 5.0  # the default
+
+
+def test_concurrent_reads_all_answer(container: Container) -> None:
+    """The reads share a small pool for the caps and controls: many at once must not starve it."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    record(container, "a", TODAY, tickets=3)
+    names = ["tickets_agent_analytics", "tickets_weekly_report", "tickets_resolution_analytics"] * 20
+    with ThreadPoolExecutor(24) as pool:
+        statuses = list(pool.map(lambda n: get(n, STAFF).status_code, names))
+    assert statuses == [200] * len(names)
