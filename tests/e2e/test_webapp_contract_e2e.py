@@ -4,7 +4,7 @@ included, `Accept: */*`, the same body), each after its preflight, asserting the
 with user, staff and admin tokens where the row differs by role.
 
 The analytics rows check the fields the app reads; their figures after a scenario are checked in
-tests/e2e/test_analytics_e2e.py."""
+tests/e2e/test_analytics_reads_e2e.py."""
 
 from __future__ import annotations
 
