@@ -28,7 +28,7 @@ from shared.services.controls import ControlsService
 
 DEFAULT_DAYS = 30  # the window without ?since=: the last 30 UTC days, today included
 OWN_PAGE = 100
-MAX_OWN_TICKETS = 2000  # a user's analytics read at most their newest 2,000 tickets of the window
+MAX_OWN_TICKETS = 2000  # a user's analytics read at most their newest 2,000 tickets
 DONE = (Status.RESOLVED, Status.CLOSED)
 # One pool per process for the reads beside the tallies' (caps, controls). Its tasks wait on
 # nothing, so any number of concurrent requests share it without deadlock.
@@ -111,9 +111,11 @@ class ReportService:
         return report.own_ticket_analytics(self._own(caller.sub, since, until), since, until)
 
     def _own(self, owner: str, since: date, until: date) -> list[tuple[date, bool, float | None]]:
+        """The owner's tickets of the window, newest first: at most MAX_OWN_TICKETS read, those
+        newer than the window included (a window far in the past reads no further)."""
         seen: list[tuple[date, bool, float | None]] = []
         cursor: str | None = None
-        while len(seen) < MAX_OWN_TICKETS:
+        for _ in range(MAX_OWN_TICKETS // OWN_PAGE):
             page = self._tickets.list_for_owner(owner, None, OWN_PAGE, cursor)
             for ticket in page.results:
                 assert isinstance(ticket, Ticket)
@@ -125,7 +127,7 @@ class ReportService:
             cursor = page.next_cursor
             if cursor is None:
                 break
-        return seen[:MAX_OWN_TICKETS]
+        return seen
 
     def _read_with_now(self, since: date, until: date) -> tuple[Tallies, report.AgentNow]:
         """The tallies, with the caps' usage and the controls read beside them (each task runs on

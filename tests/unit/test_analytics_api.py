@@ -396,3 +396,28 @@ def test_concurrent_reads_all_answer(container: Container) -> None:
     with ThreadPoolExecutor(24) as pool:
         statuses = list(pool.map(lambda n: get(n, STAFF).status_code, names))
     assert statuses == [200] * len(names)
+
+
+def test_a_users_read_is_bounded_whatever_their_tickets(container: Container, clock: Clock) -> None:
+    """A window before all of a user's many tickets reads at most MAX_OWN_TICKETS of them."""
+    from shared.services import reports
+
+    alice = Principal(sub="alice")
+    for _ in range(30):
+        container.ticket_service.create(alice, TicketCreate(issue_type="now"))
+    pages: list[str | None] = []
+    original = container.tickets.list_for_owner
+
+    def counted(owner: str, status: Any, limit: int, cursor: str | None) -> Any:
+        pages.append(cursor)
+        return original(owner, status, limit, cursor)
+
+    container.tickets.list_for_owner = counted  # type: ignore[method-assign]
+    bound = pytest.MonkeyPatch()
+    bound.setattr(reports, "MAX_OWN_TICKETS", 20)
+    bound.setattr(reports, "OWN_PAGE", 10)
+    try:
+        figures = ok("tickets_analytics", ALICE, since="2026-01-01", until="2026-01-31")
+    finally:
+        bound.undo()
+    assert figures["total_tickets"] == 0 and len(pages) == 2  # 20 of the 30 read, none in the window
