@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import hosted, inprocess
+from bench import counters, hosted, inprocess, operations
 from bench.analytics import analytics_scaling
 from bench.common import SETTINGS, p50_p99
 from bench.imports import cold_import_ms
@@ -201,6 +201,23 @@ def analytics_rows(results: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return rows
 
 
+def load_report(results: dict[str, Any]) -> str:
+    """The operations next to their raw storage operations, and the counters' load run."""
+    lines = [
+        "",
+        f"{'operation (in process)':<24}  {'p50 ms':>7}  {'p99 ms':>7}  {'per s':>7}  {'x floor':>7}",
+    ]
+    for name, op in results["operations"].items():
+        floor = f"{op['over_floor']:.2f}" if "over_floor" in op else "-"
+        lines.append(f"{name:<24}  {op['p50']:>7}  {op['p99']:>7}  {op['per_s']:>7}  {floor:>7}")
+    load = results["counter_load"]
+    lines += ["", f"counter load ({counters.WRITERS} writers, ops/s; round trips per op)"]
+    for name, key in (("caps", "by_shards"), ("id_blocks", "by_rows"), ("journal_inserts", "by_partitions")):
+        cells = [f"{n}: {f['per_s']} ({f['round_trips_per_op']})" for n, f in load[name][key].items()]
+        lines.append(f"  {name:<16} {'  '.join(cells)}")
+    return "\n".join(lines)
+
+
 def _met(results: dict[str, Any], key: str) -> str:
     if not key:
         return "(reported)"
@@ -219,6 +236,8 @@ def main() -> None:
         provision(emulator.connection_string)
         results.update(storage_figures(emulator.connection_string))
         add_analytics_scaling(results, emulator.connection_string)
+        results["operations"] = operations.operation_figures(emulator.connection_string)
+        results["counter_load"] = counters.counter_load(emulator.connection_string)
     finally:
         emulator.stop()
     results["cold_import_ms"] = cold_import_ms()
@@ -226,6 +245,7 @@ def main() -> None:
     results["duration_s"] = round(time.monotonic() - started, 1)
     RESULTS.write_text(json.dumps(results, indent=2) + "\n")
     print(report(results))
+    print(load_report(results))
     print(f"\nwrote {RESULTS.relative_to(azurite.ROOT)} in {results['duration_s']} s")
 
 

@@ -88,6 +88,7 @@ def measure_round_trips(connection_string: str) -> tuple[dict[str, dict[str, Any
         execute(ticket_id)
     figures["rollback"] = measure_rollbacks(container, to_roll_back)
     figures.update(measure_feedback_link(container, create, execute))
+    figures.update(analytics_round_trips(container))
     seconds = []
     for _ in range(100):
         start = time.perf_counter()
@@ -111,6 +112,32 @@ def measure_rollbacks(container: Container, resolved: list[int]) -> dict[str, An
         seconds.append(time.perf_counter() - start)
         counts.append(count)
     return summary(counts, seconds=seconds)
+
+
+def analytics_round_trips(container: Container) -> dict[str, dict[str, Any]]:
+    """The analytics journal: what the operations above recorded (one insert each, in their
+    counts), folded into the sums by a sweep-sized fold (run as if an hour later, when the rows may
+    be folded), and a read of those days before and after. The fold costs one query page, then per
+    partition a read of its sum row and a transaction per 99 rows."""
+    from shared.domain.analytics import FOLD_AFTER_SECONDS
+    from shared.storage.tables.analytics import TableAnalytics
+
+    store = container.analytics
+    assert isinstance(store, TableAnalytics)
+    today = datetime.now(UTC).date()
+    days = (today - timedelta(days=1), today + timedelta(days=1))
+    before, _ = counted(store.read, *days)
+    later = datetime.now(UTC) + timedelta(seconds=FOLD_AFTER_SECONDS + 60)
+    folder = TableAnalytics(store._table, lambda: later)
+    partitions = {
+        e["PartitionKey"] for e in store._table.query_entities("RowKey ne 'sum'", select=["PartitionKey"])
+    }
+    fold, folded = counted(folder.fold, SweepTimings().fold)
+    after, _ = counted(store.read, *days)
+    return {
+        "analytics_fold": {"round_trips": fold, "folded": folded, "partitions": len(partitions)},
+        "analytics_read_3_days": {"round_trips_before_fold": before, "round_trips_after_fold": after},
+    }
 
 
 def raw_rollback_sized_transactions(

@@ -29,6 +29,7 @@ DEV_LOGIN_PASSWORD = "dev-password"  # the web client's local-only login (SPEC Â
 DEV_STORAGE = "UseDevelopmentStorage=true"
 AZURE_HOST_MARKERS = ("WEBSITE_INSTANCE_ID", "WEBSITE_SITE_NAME")
 MIN_SECRET_LENGTH = 32
+AZURE_OPENAI_API_VERSION = "2024-10-21"  # GA, with structured outputs
 MIN_SECRET_BITS = 72  # estimated from character frequencies; a random 32-char hex key has ~110
 
 
@@ -120,6 +121,15 @@ class Settings(BaseSettings):
     agent_api_url: str = Field("", alias="AGENT_API_URL")
     agent_api_key: str = Field("", alias="AGENT_API_KEY")
     agent_api_timeout_seconds: float = Field(10, gt=0, alias="AGENT_API_TIMEOUT_SECONDS")
+
+    # Which analyser: empty = the external service when AGENT_API_URL is set, else the embedded agent.
+    agent_kind: Literal["", "embedded", "external", "azure_openai"] = Field("", alias="AGENT_KIND")
+    azure_openai_endpoint: str = Field("", alias="AZURE_OPENAI_ENDPOINT", validate_default=True)
+    azure_openai_deployment: str = Field("", alias="AZURE_OPENAI_DEPLOYMENT", validate_default=True)
+    azure_openai_api_key: str = Field("", alias="AZURE_OPENAI_API_KEY")  # empty: managed identity
+    azure_openai_api_version: str = Field(AZURE_OPENAI_API_VERSION, alias="AZURE_OPENAI_API_VERSION")
+    # At most 60: three attempts and two waits of up to 30 s stay within the 5-minute functionTimeout.
+    azure_openai_timeout_seconds: float = Field(30, gt=0, le=60, alias="AZURE_OPENAI_TIMEOUT_SECONDS")
 
     followup_delay_seconds: int = Field(86400, ge=0, alias="FOLLOWUP_DELAY_SECONDS")
     feedback_window_seconds: int = Field(604800, ge=0, alias="FEEDBACK_WINDOW_SECONDS")
@@ -272,6 +282,49 @@ class Settings(BaseSettings):
         if environment != "local" and not url.startswith("https://"):
             raise refused("must be an https:// URL outside ENVIRONMENT=local")
         return url
+
+    @field_validator("azure_openai_endpoint")
+    @classmethod
+    def _azure_openai_endpoint(cls, url: str, info: ValidationInfo) -> str:
+        """The resource's address: required by AGENT_KIND=azure_openai, https:// outside local,
+        no query (a key belongs in AZURE_OPENAI_API_KEY, which is kept out of logs and Sentry)."""
+        url = url.strip().rstrip("/")
+        if info.data.get("agent_kind") != "azure_openai":
+            return url
+        if not url:
+            raise refused("required with AGENT_KIND=azure_openai: the resource's https:// endpoint")
+        if not re.fullmatch(r"https?://[\w.-]+(:\d+)?(/[\w.~-]*)*", url, re.ASCII):
+            raise refused("must be an absolute http(s) URL without a query or fragment")
+        if info.data.get("environment") != "local" and not url.startswith("https://"):
+            raise refused("must be an https:// URL outside ENVIRONMENT=local")
+        return url
+
+    @field_validator("azure_openai_deployment")
+    @classmethod
+    def _azure_openai_deployment(cls, name: str, info: ValidationInfo) -> str:
+        name = name.strip()
+        if info.data.get("agent_kind") != "azure_openai":
+            return name
+        if not name:
+            raise refused("required with AGENT_KIND=azure_openai: the model deployment's name")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", name):
+            raise refused("must be a deployment name: letters, digits, '.', '_', '-' (at most 64)")
+        return name
+
+    @field_validator("azure_openai_api_version")
+    @classmethod
+    def _azure_openai_api_version(cls, value: str) -> str:
+        value = value.strip() or AZURE_OPENAI_API_VERSION
+        if not re.fullmatch(r"[A-Za-z0-9.-]{1,40}", value):
+            raise refused("must be an API version such as 2024-10-21")
+        return value
+
+    @field_validator("agent_kind")
+    @classmethod
+    def _external_needs_url(cls, kind: str, info: ValidationInfo) -> str:
+        if kind == "external" and not info.data.get("agent_api_url"):
+            raise refused("'external' needs AGENT_API_URL")
+        return kind
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

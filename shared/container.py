@@ -45,6 +45,7 @@ from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
+from shared.services.analytics import Recording, ReplayingLedger
 from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
 from shared.services.feedback import FeedbackService
@@ -77,6 +78,7 @@ from shared.storage.provision import Provisioner
 from shared.storage.queues import AzureMessageQueue
 from shared.storage.ratelimit import RateLimitContentionError, table_storage_uri
 from shared.storage.rates import LimitsRateCounter, window_limit
+from shared.storage.tables.analytics import TableAnalytics
 from shared.storage.tables.caps import TableActionCaps
 from shared.storage.tables.controls import TableControlsRepository
 from shared.storage.tables.due import TableDueIndex
@@ -95,6 +97,18 @@ def utc_now() -> datetime:
 
 
 def analyser_for(settings: Settings) -> Analyser:
+    if settings.agent_kind == "azure_openai":
+        from shared.agent.azure_openai import AzureOpenAIAnalyser
+
+        return AzureOpenAIAnalyser(
+            settings.azure_openai_endpoint,
+            settings.azure_openai_deployment,
+            api_key=settings.azure_openai_api_key,
+            api_version=settings.azure_openai_api_version,
+            timeout=settings.azure_openai_timeout_seconds,
+        )
+    if settings.agent_kind == "embedded":
+        return EmbeddedAgent()
     if settings.agent_api_url:
         from shared.agent.client import AgentApiClient
 
@@ -168,6 +182,16 @@ class Container:
 
     def __post_init__(self) -> None:
         s = self.settings
+        # Every committed change is recorded in the analytics tallies by the repository itself
+        # (shared/services/analytics.py); a redelivery finding its request done records it again.
+        self.recording = Recording(
+            self.tickets,
+            self.analytics,
+            Thresholds(s.confidence_high, s.confidence_medium, s.success_prob_auto_resolve),
+            self.clock,
+        )
+        self.tickets = self.recording
+        self.ledger = ReplayingLedger(self.ledger, self.recording)
         self.provisioner = Provisioner(self.storage) if self.storage else None
         self.auth = Authenticator(s)
         self.ticket_service = TicketService(
@@ -221,7 +245,9 @@ class Container:
             self.due,
             links=partial(answer_links, link_settings(s)),
         )
-        self.sweeper = Sweeper(self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings())
+        self.sweeper = Sweeper(
+            self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings(), analytics=self.analytics
+        )
         self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
         self.link_service = LinkService(self.tickets, self.feedback_service, self.clock, link_settings(s))
         self.report_service = ReportService(
@@ -264,6 +290,7 @@ class Container:
             storage=storage,
             rollback_log=TableRollbackLog(storage.table(names.CONTROLS)),
             due=TableDueIndex(storage.table(names.DUE)),
+            analytics=TableAnalytics(storage.table(names.ANALYTICS)),
         )
 
     @classmethod
@@ -278,6 +305,7 @@ class Container:
             "rollback_log": InMemoryRollbackLog(),
             "notifications": InMemoryNotificationStore(),
             "due": InMemoryDueIndex(),
+            "analytics": InMemoryAnalytics(),
         }
         parts.update(overrides)
         if "ledger" not in parts:  # the one the repository's `save` writes to

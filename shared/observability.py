@@ -142,6 +142,7 @@ def configured_secrets(settings: Settings) -> set[str]:
     """The literal values an event must never carry: secrets, keys, the connection string."""
     values = {settings.auth_jwt_secret, settings.agent_api_key, settings.notify_webhook_url}
     values |= {settings.feedback_link_secret, settings.feedback_link_secret_previous}
+    values.add(settings.azure_openai_api_key)
     connection = getattr(settings, "storage_connection", "") or ""
     values.add(connection)
     for part in connection.split(";"):
@@ -205,6 +206,7 @@ DROPPED_KEYS = (FREE_TEXT_KEYS - {"reason"}) | frozenset(
         "storage_connection",
         "auth_jwt_secret",
         "agent_api_key",
+        "azure_openai_api_key",
         "email",
         "e_mail",
         "ip_address",

@@ -342,7 +342,12 @@ class AnalyticsStore(Protocol):
     An event's deltas are recorded under the event's id (`{ticket_id}-{version}`: the ticket
     version the event produced), once: recording an id again changes nothing, so a retried or
     redelivered step never counts twice. A read costs a bounded number of round trips whatever
-    the number of tickets (it grows with the days asked for only)."""
+    the number of tickets (it grows with the days asked for only).
+
+    An id's deltas are always the same (a function of the commit's history entries), and an id is
+    recorded again only while its event is younger than REPLAY_SECONDS: the Table store folds
+    records older than FOLD_AFTER_SECONDS into sums, after which it could not tell the id again
+    (shared/domain/analytics.py)."""
 
     def record(self, event_id: str, deltas: Tallies) -> None:
         """Add `deltas` (day -> counters) once for `event_id`; again, nothing. Empty deltas: no

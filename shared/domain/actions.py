@@ -81,6 +81,8 @@ def act(
 ) -> tuple[Ticket, HistoryEntry]:
     """Apply an autonomous action: the changed ticket and its history entry."""
     updates, params = _changes(action, analysis)
+    if "resolution" in updates:  # dated by the action that created it: the day analytics count it on
+        updates["resolution"] = updates["resolution"].model_copy(update={"resolved_at": now})
     changes = {**updates, "agent": agent_summary(analysis, action, now), "agent_processed": True}
     return ticket.advance(
         action, AGENT, now, changes, params={**params, **provenance}, reversible=True, **_judgement(analysis)

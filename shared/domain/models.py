@@ -181,6 +181,9 @@ class Resolution(BaseModel):
     previous_outcome: ResolutionOutcome | None = None  # what it changed from
     previous_answer: FeedbackAnswer | None = None  # the answer the current one replaced
     reopen_seq: int | None = None  # the version of the last REOPEN: names its staff notice
+    # When the autonomous action created it: the day its analytics count on (None on rows
+    # written before it was kept; analytics then use the day of the event they look at).
+    resolved_at: datetime | None = None
 
 
 class TicketPublic(BaseModel):
@@ -212,14 +215,27 @@ class Ticket(TicketPublic):
     change (see TicketRepository.save) and is not shown (`public()`)."""
 
     version: int = 1
+    # When the ticket first reached resolved or closed (analytics: `closed`, `resolution_seconds`);
+    # set by `advance`, never cleared. Not shown.
+    done_at: datetime | None = None
 
     def public(self) -> TicketPublic:
         return TicketPublic.model_validate(self.model_dump(exclude={"version"}))
 
     def state(self) -> dict[str, Any]:
-        """The part of a ticket an action changes and a rollback restores."""
+        """The part of a ticket an action changes and a rollback restores, plus what analytics
+        count a state by (`created_at`, `done_at`: shared/domain/analytics.py)."""
         return self.model_dump(
-            mode="json", include={"status", "assigned_team", "priority", "agent_processed", "resolution"}
+            mode="json",
+            include={
+                "status",
+                "assigned_team",
+                "priority",
+                "agent_processed",
+                "resolution",
+                "created_at",
+                "done_at",
+            },
         )
 
     def advance(
@@ -244,6 +260,8 @@ class Ticket(TicketPublic):
         update = {**(changes or {}), "version": self.version + 1}
         if touch:
             update["updated_at"] = now
+        if self.done_at is None and update.get("status", self.status) in (Status.RESOLVED, Status.CLOSED):
+            update["done_at"] = now  # first reached done: analytics count it once, on this day
         changed = self.model_copy(update=update)
         entry = HistoryEntry(
             ticket_id=self.id,

@@ -14,6 +14,12 @@ Which day a counter lands on:
 
 Counter names are plain words, or `word:KEY` for the per-key families (a Table property adapter
 maps the colon).
+
+How the events fill them (shared/domain/analytics.py): a voided resolution counts in
+`resolutions` and `voided` only, so the outcome counters, `reopened` and satisfaction are those
+of resolutions that stand, and pending = resolutions - voided - confirmed - failed - assumed. An
+answer that replaces another moves the counters from the old answer to the new one. `actions:*`
+includes the system's escalation by a follow-up check, which is no agent decision (`decisions`).
 """
 
 from __future__ import annotations

@@ -393,20 +393,22 @@ class InMemoryDueIndex:
 class InMemoryAnalytics:
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._seen: set[str] = set()
+        self._seen: set[tuple[str, date]] = set()
         self._days: Tallies = {}
 
     def record(self, event_id: str, deltas: Tallies) -> None:
+        # Once per event and day, as the Table adapter's insert per day: zeros are no write.
         with self._lock:
-            if event_id in self._seen or not any(deltas.values()):
-                return
-            self._seen.add(event_id)
             for day, tally in deltas.items():
-                self._days.setdefault(day, Counter()).update(tally)
+                kept = {name: n for name, n in tally.items() if n}
+                if kept and (event_id, day) not in self._seen:
+                    self._seen.add((event_id, day))
+                    self._days.setdefault(day, Counter()).update(kept)
 
     def read(self, since: date, until: date) -> Tallies:
         with self._lock:
-            return {d: Counter(t) for d, t in self._days.items() if since <= d <= until and any(t.values())}
+            found = {d: Counter({k: n for k, n in t.items() if n}) for d, t in self._days.items()}
+            return {d: t for d, t in found.items() if since <= d <= until and t}
 
     def fold(self, limit: int) -> int:
         return 0  # nothing to compact: every record is summed at once

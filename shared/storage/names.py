@@ -9,8 +9,8 @@ RATE_LIMITS = "ratelimits"
 CONTROLS = "controls"
 NOTIFICATIONS = "notifications"
 DUE = "due"  # the due index: follow-ups, checks and feedback windows by due time (the sweeper's)
-# The analytics aggregates table comes with its feature.
-TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE)
+ANALYTICS = "analytics"  # per-day tallies: a journal of recorded events and their folded sums
+TABLES = (TICKETS, TICKET_OWNERS, COUNTERS, RATE_LIMITS, CONTROLS, NOTIFICATIONS, DUE, ANALYTICS)
 
 AGENT_QUEUE = "agent-actions"
 FOLLOWUP_QUEUE = "followups"

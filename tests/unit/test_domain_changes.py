@@ -254,7 +254,7 @@ def test_an_action_outside_the_autonomous_ones_is_refused() -> None:
 
 def test_auto_resolve_starts_a_resolution() -> None:
     changed, _ = actions.act(a_ticket(), ActionType.AUTO_RESOLVE, ANALYSIS, NOW, PROVENANCE)
-    assert changed.resolution == Resolution(autonomous_action="AUTO_RESOLVE")
+    assert changed.resolution == Resolution(autonomous_action="AUTO_RESOLVE", resolved_at=NOW)
 
 
 def test_a_deferral_hands_the_ticket_to_people_and_says_why() -> None:

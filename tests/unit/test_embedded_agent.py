@@ -605,3 +605,43 @@ def test_the_embedded_dev_set_copy_matches_the_shared_file() -> None:
     lines = [json.loads(line) for line in SHARED_DEV_SET.read_text(encoding="utf-8").splitlines() if line]
     shared = [(d["expect"], d["category"], d["issue_type"], d["description"]) for d in lines]
     assert shared == DEV_SET
+
+
+# --- the multilingual dev set (shared/data/agent_dev_set_intl.jsonl) --------------------------------
+
+SHARED_INTL_DEV_SET = SHARED_DEV_SET.with_name("agent_dev_set_intl.jsonl")
+
+
+def test_the_multilingual_dev_set_meets_the_targets(agent: EmbeddedAgent) -> None:
+    """No harmful auto-resolve, every critical incident escalated, at least 80 % of known problems given
+    a solution (AUTO_RESOLVE, or SCHEDULE_FOLLOWUP with the steps), vague tickets asked back in their
+    language."""
+    from shared.domain.decision import Thresholds, decide
+
+    if not SHARED_INTL_DEV_SET.exists():
+        pytest.skip(f"{SHARED_INTL_DEV_SET} is not part of this checkout")
+    lines = SHARED_INTL_DEV_SET.read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines if line.strip()]
+    solved = known = 0
+    for row in rows:
+        sample = ticket(row["issue_type"], row["description"], row["category"])
+        analysis = agent.analyse(sample)
+        action = decide(analysis, Thresholds()).value
+        why = f"{row['description']!r}: {analysis.reasoning}"
+        language = agent.detect(sample)
+        assert language.code != "en" and language.supported, why
+        if row["expect"] != "resolve":
+            assert action != "AUTO_RESOLVE", why
+        if row["expect"] == "escalate":
+            assert action == "ESCALATE", why
+        if row["expect"] == "human":
+            assert action in {"ASSIGN_TO_TEAM", "ESCALATE"}, why
+        if row["expect"] == "clarify":
+            assert action == "REQUEST_CLARIFICATION", why
+            questions = agent.languages.get(language.code)
+            assert questions is not None and analysis.questions == list(questions.questions), why
+        if row["expect"] == "resolve":
+            known += 1
+            solved += action in {"AUTO_RESOLVE", "SCHEDULE_FOLLOWUP"}
+    print(f"\nintl dev set: {solved}/{known} known problems given a solution")
+    assert solved >= 0.8 * known

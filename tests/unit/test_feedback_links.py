@@ -227,8 +227,8 @@ def test_posting_the_no_link_reopens_exactly_like_the_api(c: Container, clock: C
     assert payload(link)["ticket_reopened"] is True
     a, b = stored(c, by_api), stored(c, by_link)
     # Everything but identity, the agent's run and when each follow-up went out.
-    same: Any = {"id": True, "created_at": True, "updated_at": True, "agent": True}
-    same["resolution"] = {"followup_sent_at"}
+    same: Any = {"id": True, "created_at": True, "updated_at": True, "agent": True, "done_at": True}
+    same["resolution"] = {"followup_sent_at", "resolved_at"}
     assert a.model_dump(exclude=same) == b.model_dump(exclude=same)
     assert b.status == "escalated" and b.priority == "high" and b.resolution is not None
     assert b.resolution.outcome == ResolutionOutcome.FAILED and b.resolution.satisfaction_score is None

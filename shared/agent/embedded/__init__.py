@@ -3,9 +3,12 @@
 A ticket is matched against a shipped knowledge base in two layers, each in its own module:
 
 - ``text``: normalisation (phrases, synonyms, stems) under the lexicon, which is data (lexicon.json);
+- ``languages``: the ticket's language, and the language files (languages/*.json) that read Spanish,
+  German, French, Portuguese and Italian into the knowledge base's English words;
 - ``rules``: trigger rules that identify incidents and service requests, which similarity must not decide;
 - ``bm25``: similarity over each entry's title, keywords and example phrasings, and its confidence;
-- ``knowledge``: the knowledge base's entries and the version derived from its content and the lexicon's;
+- ``knowledge``: the knowledge base's entries and the version derived from its content, the lexicon's
+  and the language files';
 - ``agent``: ``EmbeddedAgent``, which composes them into the analysis.
 
 Importing the package reads no file: the data is read when an agent is built or a name below is used.

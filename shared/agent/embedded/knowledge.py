@@ -1,10 +1,11 @@
 """The knowledge base: its entries, its lexicon, and the version they make together.
 
 The version is derived from the data: a declared name such as ``kb-2025.11.1+1a2b3c4d`` keeps its name
-and takes the hash of the knowledge base's and the lexicon's content, so any edit (a synonym, a trigger,
-a step) is a new agent version in the provenance whether or not someone remembered to bump the name. The
-shipped file declares the hash it was written with (a unit test keeps the two equal). A version declared
-without ``+`` (a hand-made knowledge base, as in tests) is taken as written.
+and takes the hash of the knowledge base's, the lexicon's and the language files' content, so any edit (a
+synonym, a trigger, a step, a word of a language) is a new agent version in the provenance whether or not
+someone remembered to bump the name. The shipped file declares the hash it was written with (a unit test
+keeps the two equal). A version declared without ``+`` (a hand-made knowledge base, as in tests) is taken
+as written.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from shared.agent.embedded.languages import Languages, read_languages
 from shared.agent.embedded.rules import Rule
 from shared.agent.embedded.text import DEFAULT_LEXICON_PATH, Lexicon, read_json
 
@@ -31,29 +33,34 @@ _FIELD_WEIGHTS = {"title": 2, "keywords": 2, "examples": 1}
 HASH_CHARS = 8
 
 
-def content_hash(knowledge_base: dict[str, Any], lexicon: dict[str, Any]) -> str:
+def content_hash(
+    knowledge_base: dict[str, Any], lexicon: dict[str, Any], languages: dict[str, dict[str, Any]]
+) -> str:
     """A short hash of everything but the declared version, independent of key order and layout."""
     content = {
         "knowledge_base": {k: v for k, v in knowledge_base.items() if k != "version"},
         "lexicon": lexicon,
+        "languages": languages,
     }
     canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:HASH_CHARS]
 
 
-def derive_version(knowledge_base: dict[str, Any], lexicon: dict[str, Any]) -> str:
+def derive_version(
+    knowledge_base: dict[str, Any], lexicon: dict[str, Any], languages: dict[str, dict[str, Any]]
+) -> str:
     """``name+hash`` from the declared ``name+...``; a declared version without ``+`` as written."""
     declared = knowledge_base["version"]
     if not isinstance(declared, str) or not declared:
         raise ValueError("the knowledge base needs a version")
     name, pinned, _ = declared.partition("+")
-    return f"{name}+{content_hash(knowledge_base, lexicon)}" if pinned else declared
+    return f"{name}+{content_hash(knowledge_base, lexicon, languages)}" if pinned else declared
 
 
 @cache
 def default_version() -> str:
     """The shipped data's version, read on first use (importing this module reads no file)."""
-    return derive_version(read_json(DEFAULT_KB_PATH), read_json(DEFAULT_LEXICON_PATH))
+    return derive_version(read_json(DEFAULT_KB_PATH), read_json(DEFAULT_LEXICON_PATH), read_languages())
 
 
 @dataclass(frozen=True)
@@ -112,18 +119,28 @@ class KnowledgeBase:
     version: str
     lexicon: Lexicon
     entries: tuple[Entry, ...]
+    languages: Languages
 
     @classmethod
-    def load(cls, kb_path: Path | None = None, lexicon_path: Path | None = None) -> KnowledgeBase:
-        """Reads the two files (the shipped ones by default); raises ValueError on invalid data."""
+    def load(
+        cls, kb_path: Path | None = None, lexicon_path: Path | None = None, languages_dir: Path | None = None
+    ) -> KnowledgeBase:
+        """Reads the files (the shipped ones by default); raises ValueError on invalid data."""
         return cls.from_json(
-            read_json(kb_path or DEFAULT_KB_PATH), read_json(lexicon_path or DEFAULT_LEXICON_PATH)
+            read_json(kb_path or DEFAULT_KB_PATH),
+            read_json(lexicon_path or DEFAULT_LEXICON_PATH),
+            read_languages(languages_dir),
         )
 
     @classmethod
-    def from_json(cls, knowledge_base: dict[str, Any], lexicon: dict[str, Any]) -> KnowledgeBase:
+    def from_json(
+        cls, knowledge_base: dict[str, Any], lexicon: dict[str, Any], languages: dict[str, dict[str, Any]]
+    ) -> KnowledgeBase:
         words = Lexicon.from_json(lexicon)
         entries = tuple(Entry.from_json(item, words) for item in knowledge_base["entries"])
         if not entries or len({e.id for e in entries}) != len(entries):
             raise ValueError("the knowledge base needs entries with distinct ids")
-        return cls(derive_version(knowledge_base, lexicon), words, entries)
+        # A language's steps for an entry this knowledge base lacks are never shown (a test keeps the
+        # shipped files consistent); a smaller knowledge base, as in tests, can use the shipped languages.
+        known = Languages.from_json(languages)
+        return cls(derive_version(knowledge_base, lexicon, languages), words, entries, known)
