@@ -21,7 +21,6 @@ hash). The 10,000 point shows the cost flat once the rows are full."""
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,6 +35,7 @@ from shared.domain import tally as t
 from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.memory import InMemoryAnalytics
+from shared.storage.tables.analytics import TableAnalytics
 
 SIZES = {"small": 1_000, "medium": 10_000, "large": 50_000}
 DAYS = 30
@@ -114,10 +114,8 @@ def seed(container: Container, size: str) -> None:
 def fold_all(connection_string: str) -> int:
     """Fold every journal row now, as the sweeper's runs do once the rows are older than the
     store's fold delay: through a Table store on the same table without that delay (the bench's
-    rows are seconds old). Loaded by name: the adapter belongs to the write side."""
-    module = importlib.import_module("shared.storage.tables.analytics")
-    table = StorageClients(connection_string).table(getattr(names, "ANALYTICS", "analytics"))
-    store = module.TableAnalytics(table, fold_after=timedelta(0))
+    rows are seconds old)."""
+    store = TableAnalytics(StorageClients(connection_string).table(names.ANALYTICS), fold_after=timedelta(0))
     folded = 0
     while batch := store.fold(1000):
         folded += batch

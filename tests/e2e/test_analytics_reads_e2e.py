@@ -2,18 +2,15 @@
 rejection, a changed answer, a rollback and an assumed resolution, every figure of both reads, the
 weekly report and ticket analytics is exactly what the test counted.
 
-The figures come from the maintained tallies, which the write side (the Table adapter of
-AnalyticsStore, wired as the repository's recorder) keeps. Until it is in the app these tests are
-skipped: they name the module they wait for."""
+The figures come from the maintained tallies, which the repository's recorder keeps
+(shared/services/analytics.py, the Table AnalyticsStore)."""
 
 from __future__ import annotations
 
-import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-import pytest
 
 from bench.common import RANSOMWARE, RESET
 from shared.domain.report import iso_week
@@ -21,11 +18,6 @@ from tests.conftest import bearer
 from tests.e2e.conftest import Stack, create_ticket, wait_until
 
 ALICE, STAFF, ADMIN = bearer("alice"), bearer("sam", "staff"), bearer("ada", "admin")
-
-pytestmark = pytest.mark.skipif(
-    importlib.util.find_spec("shared.storage.tables.analytics") is None,
-    reason="the analytics write side (shared/storage/tables/analytics.py) is not in this tree yet",
-)
 
 
 def ticket(api: httpx.Client, ticket_id: int) -> dict[str, Any]:
