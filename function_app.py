@@ -2,7 +2,18 @@
 
 import azure.functions as func
 
-from functions import agent, auth, console, feedback_links, followups, insights, notifications, ops, tickets
+from functions import (
+    agent,
+    analytics,
+    auth,
+    console,
+    feedback_links,
+    followups,
+    insights,
+    notifications,
+    ops,
+    tickets,
+)
 from shared.observability import configure_logging
 
 configure_logging()
@@ -17,3 +28,4 @@ app.register_functions(auth.bp)
 app.register_functions(feedback_links.bp)
 app.register_functions(insights.bp)
 app.register_functions(console.bp)
+app.register_functions(analytics.bp)

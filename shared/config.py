@@ -142,6 +142,16 @@ class Settings(BaseSettings):
     # shorter than six characters, so a shorter one could never be typed into it.
     dev_login_password: str = Field(DEV_LOGIN_PASSWORD, min_length=6, alias="DEV_LOGIN_PASSWORD")
     dev_admin_emails: str = Field("", alias="DEV_ADMIN_EMAILS")  # comma-separated, any case
+    # The weekly report's rollout criteria (SPEC §8, the deployment guide): rates in percent.
+    rollout_min_success_rate: float = Field(80.0, ge=0, le=100, alias="ROLLOUT_MIN_SUCCESS_RATE")
+    rollout_target_success_rate: float = Field(85.0, ge=0, le=100, alias="ROLLOUT_TARGET_SUCCESS_RATE")
+    rollout_min_satisfaction: float = Field(4.0, ge=0, le=5, alias="ROLLOUT_MIN_SATISFACTION")
+    rollout_max_reopen_rate: float = Field(5.0, ge=0, le=100, alias="ROLLOUT_MAX_REOPEN_RATE")
+    rollout_max_rollback_rate: float = Field(2.0, ge=0, le=100, alias="ROLLOUT_MAX_ROLLBACK_RATE")
+    rollout_max_daily_rollback_rate: float = Field(1.0, ge=0, le=100, alias="ROLLOUT_MAX_DAILY_ROLLBACK_RATE")
+    rollout_min_processing_rate: float = Field(30.0, ge=0, le=100, alias="ROLLOUT_MIN_PROCESSING_RATE")
+    rollout_max_processing_rate: float = Field(50.0, ge=0, le=100, alias="ROLLOUT_MAX_PROCESSING_RATE")
+    rollout_min_avg_confidence: float = Field(0.7, ge=0, le=1, alias="ROLLOUT_MIN_AVG_CONFIDENCE")
 
     @field_validator("agent_throttle_rate", "rollback_throttle_rate", "ticket_create_throttle_rate")
     @classmethod

@@ -24,6 +24,7 @@ from shared.auth import Authenticator
 from shared.config import Settings, get_settings, problems, setting_names
 from shared.domain.decision import Thresholds
 from shared.domain.models import AgentControls, AgentMode
+from shared.domain.report import Thresholds as RolloutThresholds
 from shared.errors import ServiceMisconfigured, ServiceUnavailable, StorageUnavailable, ThrottleContended
 from shared.ports import (
     ActionCaps,
@@ -54,6 +55,7 @@ from shared.services.insights import InsightService
 from shared.services.ledger import Once
 from shared.services.links import LinkService, LinkSettings, answer_links
 from shared.services.notifications import NotificationService
+from shared.services.reports import Caps, ReportService
 from shared.services.rollback import RollbackService
 from shared.services.sweep import Sweeper, SweepTimings
 from shared.services.throttle import Throttle
@@ -114,6 +116,20 @@ def analyser_for(settings: Settings) -> Analyser:
             settings.agent_api_url, settings.agent_api_key, settings.agent_api_timeout_seconds
         )
     return EmbeddedAgent()
+
+
+def rollout_thresholds(s: Settings) -> RolloutThresholds:
+    return RolloutThresholds(
+        min_success_rate=s.rollout_min_success_rate,
+        target_success_rate=s.rollout_target_success_rate,
+        min_satisfaction=s.rollout_min_satisfaction,
+        max_reopen_rate=s.rollout_max_reopen_rate,
+        max_rollback_rate=s.rollout_max_rollback_rate,
+        max_daily_rollback_rate=s.rollout_max_daily_rollback_rate,
+        min_processing_rate=s.rollout_min_processing_rate,
+        max_processing_rate=s.rollout_max_processing_rate,
+        min_avg_confidence=s.rollout_min_avg_confidence,
+    )
 
 
 def link_settings(settings: Settings) -> LinkSettings:
@@ -234,6 +250,15 @@ class Container:
         )
         self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
         self.link_service = LinkService(self.tickets, self.feedback_service, self.clock, link_settings(s))
+        self.report_service = ReportService(
+            self.analytics,
+            self.caps,
+            Caps(s.max_actions_per_hour, s.max_actions_per_day),
+            self.controls,
+            self.tickets,
+            rollout_thresholds(s),
+            self.clock,
+        )
 
     def ensure_storage(self) -> None:
         """Create the tables and queues once per process, before the first storage operation

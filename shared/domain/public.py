@@ -5,7 +5,7 @@ model here has it: the ticket's version, for one, is not."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, RootModel
@@ -300,3 +300,136 @@ class MarkedRead(BaseModel):
     """`PATCH /auth/notifications/{id}/read/` and `POST /auth/notifications/read-all/`."""
 
     marked: int  # notifications this call changed from unread to read
+
+
+# --- analytics (SPEC §8; the figures' meanings are in shared/domain/report.py)
+
+
+class ActionBreakdown(BaseModel):
+    autonomous_action: str
+    total: int  # resolutions it created, voided ones excluded
+    confirmed: int
+    failed: int
+
+
+class ResolutionAnalytics(BaseModel):
+    """`GET /tickets/resolution-analytics/`: the fate of the resolutions created from `since` to
+    `until` (UTC days, both included)."""
+
+    since: date
+    until: date
+    total_resolutions: int  # not voided
+    confirmed_successful: int
+    confirmed_failed: int
+    assumed_resolved: int  # unanswered in the feedback window: never counted as a success
+    pending_feedback: int
+    reopened_tickets: int
+    rolled_back: int  # resolutions voided by a rollback
+    average_satisfaction_score: float | None  # 2 decimals; null when no answer had a score
+    satisfaction_responses: int
+    success_rate: float  # confirmed / total_resolutions * 100 (the web client's formula)
+    confirmed_rate_of_answered: float  # confirmed / (confirmed + failed) * 100
+    feedback_response_rate: float  # (confirmed + failed) / total_resolutions * 100
+    rollback_rate: float  # voided / resolutions created * 100
+    reopen_rate: float  # reopened / total_resolutions * 100
+    action_type_breakdown: list[ActionBreakdown]
+
+
+class ConfidenceDistribution(BaseModel):
+    high: int
+    medium: int
+    low: int
+
+
+class AgentCaps(BaseModel):
+    per_hour: int
+    per_day: int
+
+
+class AgentAnalytics(BaseModel):
+    """`GET /tickets/agent/analytics/`: what the agent did from `since` to `until`, and its state
+    now (caps usage, status, rollout)."""
+
+    since: date
+    until: date
+    total_tickets: int
+    processed_by_agent: int
+    agent_processing_rate: float
+    resolution_success_rate: float  # = resolution analytics' success_rate
+    average_confidence_score: float  # 3 decimals; 0 when nothing was decided
+    decisions: int  # agent decisions with a confidence (the average's denominator)
+    confidence_distribution: ConfidenceDistribution
+    actions_by_type: dict[str, int]  # autonomous actions executed (rolled-back ones included)
+    deferred_to_human: int
+    shadow_decisions: int
+    rolled_back_actions: int  # autonomous actions rolled back, on the rollback's day
+    autonomous_solutions: int  # resolutions the agent created that were not rolled back
+    autonomous_actions_last_hour: int  # the caps' count, this hour
+    autonomous_actions_today: int  # the caps' count, this UTC day
+    caps: AgentCaps
+    agent_status: Literal["active", "paused", "shadow"]
+    rollout_percent: int
+    last_updated: datetime  # when these figures were read
+
+
+class WeekCount(BaseModel):
+    week: str  # ISO week, YYYY-Www
+    week_start: date  # its Monday
+    count: int
+
+
+class TicketAnalytics(BaseModel):
+    """`GET /tickets/analytics/`: staff see every ticket (maintained aggregates), a user their own."""
+
+    since: date
+    until: date
+    scope: Literal["all", "mine"]
+    total_tickets: int  # created in the window
+    open_tickets: int
+    closed_tickets: int
+    avg_resolution_time_seconds: float | None
+    tickets_per_week: list[WeekCount]
+
+
+class Criterion(BaseModel):
+    """One rollout criterion of the weekly report: `passed` null means no data (never a pass)."""
+
+    name: str
+    figure: float | None
+    threshold: float
+    comparison: Literal[">", "<", ">=", "<="]
+    passed: bool | None
+
+
+class WeekAnalytics(BaseModel):
+    week: str
+    since: date
+    until: date
+    resolution: ResolutionAnalytics
+    agent: AgentAnalytics
+
+
+class WeeklyReport(BaseModel):
+    """`GET /tickets/reports/weekly/`: the week, the week before, and the rollout criteria checked
+    on the week."""
+
+    week: str
+    generated_at: datetime
+    current: WeekAnalytics
+    previous: WeekAnalytics
+    criteria: list[Criterion]
+    all_passed: bool | None  # null when some criterion had no data and none failed
+
+
+__all__ += [
+    "ActionBreakdown",
+    "AgentAnalytics",
+    "AgentCaps",
+    "ConfidenceDistribution",
+    "Criterion",
+    "ResolutionAnalytics",
+    "TicketAnalytics",
+    "WeekAnalytics",
+    "WeekCount",
+    "WeeklyReport",
+]

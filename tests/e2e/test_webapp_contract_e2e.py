@@ -3,8 +3,8 @@ the app sends it (trailing slash, Origin, Authorization and Content-Type on ever
 included, `Accept: */*`, the same body), each after its preflight, asserting the fields it reads,
 with user, staff and admin tokens where the row differs by role.
 
-Not replayed here: the analytics rows (`/tickets/analytics/`, `/tickets/resolution-analytics/`,
-`/tickets/agent/analytics/`; issue #10) and the rollback row (its own merge)."""
+The analytics rows check the fields the app reads; their figures after a scenario are checked in
+tests/e2e/test_analytics_reads_e2e.py."""
 
 from __future__ import annotations
 
@@ -256,3 +256,81 @@ def test_staff_and_admin_rows(stack: Stack) -> None:
         assert user.ok("POST", f"/tickets/{ticket['id']}/process/", {"force": True})["status"] == "skipped"
         forced = staff.ok("POST", f"/tickets/{ticket['id']}/process/", {"force": True}, status=202)
         assert forced["status"] == "queued"
+
+
+ANALYTICS_FIELDS = {
+    "total_resolutions",
+    "confirmed_successful",
+    "confirmed_failed",
+    "reopened_tickets",
+    "average_satisfaction_score",
+    "success_rate",
+    "action_type_breakdown",
+}
+AGENT_PANEL_FIELDS = {
+    "agent_processing_rate",
+    "resolution_success_rate",
+    "average_confidence_score",
+    "autonomous_solutions",
+}
+TICKET_ANALYTICS_FIELDS = {
+    "open_tickets",
+    "closed_tickets",
+    "avg_resolution_time_seconds",
+    "tickets_per_week",
+}
+
+
+def test_analytics_and_rollback_rows(stack: Stack) -> None:
+    """The analytics page and the dashboard (staff: every row; a user: their own ticket analytics,
+    403 with a sentence elsewhere), and the rollback modal as the app sends it."""
+    running = host(stack, DEV_ADMIN_EMAILS="boss@example.com")
+    with stack.client(running) as api:
+        user, admin = login(api, "alice@example.com"), login(api, "boss@example.com")
+        staff = App(api, token("sam@example.com", "staff"))
+        ticket = user.ok("POST", "/tickets/", {"user": "alice@example.com", **PASSWORD_TICKET}, status=201)
+        user.ok("POST", f"/tickets/{ticket['id']}/process/", {"force": True}, status=202)
+        wait_until(lambda: user.ok("GET", f"/tickets/{ticket['id']}/")["status"] == "resolved")
+
+        # analytics page
+        for app in (staff, admin):
+            figures = app.ok("GET", "/tickets/resolution-analytics/")
+            assert set(figures) >= ANALYTICS_FIELDS
+            assert isinstance(figures["success_rate"], int | float)
+            for row in figures["action_type_breakdown"]:
+                assert {"autonomous_action", "total", "confirmed", "failed"} <= set(row)
+        user.refused("GET", "/tickets/resolution-analytics/", 403)
+
+        # dashboard "AI Agent Status": loaded together with the recommendations
+        panel = staff.ok("GET", "/tickets/agent/analytics/")
+        assert set(panel) >= AGENT_PANEL_FIELDS and panel["agent_status"] == "active"
+        assert isinstance(staff.ok("GET", "/tickets/agent/recommendations/"), list)
+        user.refused("GET", "/tickets/agent/analytics/", 403)
+
+        # analytics, dashboard: staff all tickets, a user their own
+        mine = user.ok("GET", "/tickets/analytics/")
+        assert set(mine) >= TICKET_ANALYTICS_FIELDS and mine["scope"] == "mine"
+        assert mine["open_tickets"] + mine["closed_tickets"] == 1  # alice's one ticket (resolved)
+        for week in mine["tickets_per_week"]:
+            assert {"week", "count"} <= set(week)
+        everyone = staff.ok("GET", "/tickets/analytics/")
+        assert set(everyone) >= TICKET_ANALYTICS_FIELDS and everyone["scope"] == "all"
+        # a bad date is a 400 with a sentence, as JSON the app can parse
+        assert (
+            staff.refused("GET", "/tickets/analytics/?since=2026-02-30", 400)["errors"][0]["loc"] == "since"
+        )
+
+        # rollback modal: the Rollback button shows for everyone; only an admin may
+        history = user.ok("GET", f"/tickets/{ticket['id']}/action-history/")["action_history"]
+        action = next(e for e in history if e["action_type"] == "AUTO_RESOLVE")
+        assert action["rollback_possible"] is True and action["rolled_back"] is False
+        path = f"/tickets/actions/{action['id']}/rollback/"
+        user.refused("POST", path, 403, {"reason": "it did not help"})
+        staff.refused("POST", path, 403, {"reason": "it did not help"})
+        admin.ok("POST", path, {"reason": "it did not help"})
+        # the app reloads the history: the action shows rolled back, with the reason
+        reloaded = user.ok("GET", f"/tickets/{ticket['id']}/action-history/")["action_history"]
+        undone = next(e for e in reloaded if e["id"] == action["id"])
+        assert undone["rolled_back"] is True and undone["rollback_reason"] == "it did not help"
+        assert user.ok("GET", f"/tickets/{ticket['id']}/")["resolution"]["outcome"] == "voided"
+        admin.refused("POST", path, 409, {"reason": "again"})  # already rolled back

@@ -46,6 +46,9 @@ DECLARED = {
     "ops_health": ("GET", "health", "public"),
     "ops_openapi": ("GET", "openapi.json", "public"),
     "tickets_action_rollback": ("POST", "tickets/actions/{action_id}/rollback", "admin"),
+    "tickets_agent_analytics": ("GET", "tickets/agent/analytics", "staff"),
+    # Staff see every ticket's figures; a user their own (ReportService.tickets).
+    "tickets_analytics": ("GET", "tickets/analytics", "user"),
     "tickets_agent_recommendations": ("GET", "tickets/agent/recommendations", "staff"),
     "tickets_agent_status": ("GET", "tickets/{id:int}/agent-status", "user"),
     "tickets_ai_suggestions": ("GET", "tickets/{id:int}/ai-suggestions", "user"),
@@ -54,10 +57,12 @@ DECLARED = {
     "tickets_history": ("GET", "tickets/{id:int}/action-history", "user"),
     "tickets_list": ("GET", "tickets", "user"),
     "tickets_list_alias": ("GET", "tickets/list", "user"),
+    "tickets_resolution_analytics": ("GET", "tickets/resolution-analytics", "staff"),
     "tickets_resolution_feedback": ("POST", "tickets/{id:int}/resolution-feedback", "user"),
     # An owner may close their own ticket (the web client's status menu); anything else is staff's
     # (TicketService.change_status, tests/unit/test_webapp_calls.py).
     "tickets_status": ("POST", "tickets/{id:int}/status", "user"),
+    "tickets_weekly_report": ("GET", "tickets/reports/weekly", "staff"),
 }
 
 

@@ -102,9 +102,14 @@ class TableActionCaps:
                 return
 
     def usage(self, now: datetime) -> tuple[int, int]:
+        """One query of the day's partition (every shard row in one round trip): agent analytics
+        read it on each call."""
         day, hour = now.strftime("%Y%m%d"), f"H{now:%H}"
-        rows = [self._row(day, shard).read() for shard in range(self._shards)]
-        return sum(r.get(hour, 0) for r in rows), sum(r.get("Day", 0) for r in rows)
+        rows = list(
+            self._table.query_entities(f"PartitionKey eq 'caps-{day}'", select=["RowKey", "Day", hour])
+        )
+        shards = [r for r in rows if str(r.get("RowKey", "")).startswith("shard-")]
+        return sum(int(r.get(hour) or 0) for r in shards), sum(int(r.get("Day") or 0) for r in shards)
 
 
 def _holders(props: Row) -> list[str]:
