@@ -131,16 +131,7 @@ def test_a_user_sees_no_rollback_button(console: Console, api: httpx.Client) -> 
     assert len(console.all("button.rollback")) == 1
 
 
-def analytics_endpoint(api: httpx.Client) -> bool:
-    return api.get("/tickets/resolution-analytics/", headers=staff_headers()).status_code != 404
-
-
 def test_the_analytics_page_shows_the_figures_the_api_returns(console: Console, api: httpx.Client) -> None:
-    if not analytics_endpoint(api):
-        pytest.skip(
-            "GET /api/tickets/resolution-analytics/ answers 404 on this branch: it comes with issue #10 "
-            "and this test runs once it is merged"
-        )
     auto_resolved(api)
     until = datetime.now(UTC).date()
     since = until - timedelta(days=13)
@@ -167,22 +158,6 @@ def test_the_analytics_page_shows_the_figures_the_api_returns(console: Console, 
     }
     assert rows == {c["name"]: json.dumps(c.get("passed")) for c in report["criteria"]}
     console.screenshot("analytics")
-
-
-def test_the_analytics_page_says_so_when_the_server_has_no_analytics(
-    console: Console, api: httpx.Client
-) -> None:
-    if analytics_endpoint(api):
-        pytest.skip("this server has the analytics endpoints: the figures test above covers them")
-    console.sign_in("sam", "staff").go("#/analytics")
-    missing = {e.get_attribute("data-missing") for e in console.all("[data-missing]")}
-    assert missing == {
-        "/api/tickets/resolution-analytics/",
-        "/api/tickets/agent/analytics/",
-        "/api/tickets/reports/weekly/",
-    }
-    assert "does not offer" in console.find("[data-missing]").text
-    console.screenshot("analytics-missing")
 
 
 SCREENS = ["#/tickets", "#/notifications", "#/analytics", "#/controls", "#/health", "#/token"]
