@@ -348,7 +348,7 @@ class AnalyticsStore(Protocol):
     An event's deltas are recorded under the event's id (`{ticket_id}-{version}`: the ticket
     version the event produced), once: recording an id again changes nothing, so a retried or
     redelivered step never counts twice. A read costs a bounded number of round trips whatever
-    the number of tickets (it grows with the days asked for only).
+    the number of tickets or events (the Table store: one per year of the window).
 
     An id's deltas are always the same (a function of the commit's history entries), and an id is
     recorded again only while its event is younger than REPLAY_SECONDS: the Table store keeps a
