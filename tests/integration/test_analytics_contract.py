@@ -380,8 +380,8 @@ def test_two_folds_from_the_same_state_cannot_both_commit(table: TableClient) ->
             return seen
 
     racer = TableAnalytics(Stale(), clock)  # type: ignore[arg-type]
-    assert store._batch(pk, stale, 0, 98) == (3, False)
-    assert racer._batch(pk, stale, 0, 98) == (-1, False)
+    assert store._batch(pk, stale, 0, 98) == (3, 3, False)
+    assert racer._batch(pk, stale, 0, 98) == (-1, 0, False)
     assert settled(store, D1, D1) == tallies(d1={"tickets": 6})
 
 
@@ -393,3 +393,17 @@ def test_recompute_compares_what_is_recorded_folded_or_not(table: TableClient) -
     report = recompute(InMemoryTicketRepository(), store, Thresholds(), Clock(), dry_run=True)
     assert [(d.day, d.counter, d.stored, d.recomputed) for d in report.differences] == [(D2, "tickets", 1, 0)]
     assert journal(table) == []
+
+
+def test_expired_tombstones_go_in_full_batches_whatever_the_limit_left(table: TableClient) -> None:
+    clock = Clock()
+    store = TableAnalytics(table, clock)
+    for n in range(300):
+        store.record(f"{n}-1", tallies(d1={"tickets": 1}))
+    settle(store)
+    clock.now = LATER
+    sent = round_trips()
+    assert store.fold(1000) == 0
+    assert tombstones(table) == []
+    assert round_trips() - sent < 300 // 10  # whole transactions, not a row at a time
+    assert store.read(D1, D1) == tallies(d1={"tickets": 300})

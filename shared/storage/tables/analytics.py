@@ -234,7 +234,7 @@ class TableAnalytics:
         complete = True
         rows = self._table.query_entities(query, select=["PartitionKey", RECORDED], results_per_page=PAGE)
         for taken, entity in enumerate(rows, start=1):
-            work[entity["PartitionKey"]] += 1 if entity.get(RECORDED) is not None else 0
+            work[entity["PartitionKey"]] += 1
             if taken >= limit:
                 complete = False
                 break
@@ -242,7 +242,7 @@ class TableAnalytics:
             self._swept(started)
             return 0
         with ThreadPoolExecutor(min(len(work), POOL)) as pool:
-            results = list(pool.map(lambda pk: self._fold_partition(pk, max(work[pk], 1), cutoff), work))
+            results = list(pool.map(lambda pk: self._fold_partition(pk, work[pk], cutoff), work))
         if complete and all(done for _, done in results):
             self._swept(started)
         return sum(n for n, _ in results)
@@ -254,20 +254,21 @@ class TableAnalytics:
         )
 
     def _fold_partition(self, pk: str, budget: int, cutoff: int) -> tuple[int, bool]:
-        """Batches of P until `budget` rows are folded or nothing is left: (rows folded, whether
-        every batch committed). A batch lost to a racing fold is that fold's to finish."""
-        folded = 0
+        """Batches of P until `budget` rows (journal rows, expired tombstones) are handled or
+        nothing is left: (journal rows folded, whether every batch committed). A batch lost to a
+        racing fold is that fold's to finish."""
+        folded = handled = 0
         try:
             while True:
                 state = self._state(pk)
                 if _int(state, PENDING):
                     self._finish(pk, state)
                     continue
-                n, more = self._batch(pk, state, cutoff, min(FOLD_BATCH, budget - folded))
+                n, taken, more = self._batch(pk, state, cutoff, max(1, min(FOLD_BATCH, budget - handled)))
                 if n < 0:
                     return folded, False
-                folded += n
-                if not more or folded >= budget:
+                folded, handled = folded + n, handled + taken
+                if not more or handled >= budget:
                     return folded, True
         except _LOST as exc:
             if not _lost(exc):
@@ -281,9 +282,9 @@ class TableAnalytics:
         except ResourceNotFoundError:
             return None
 
-    def _batch(self, pk: str, state: Any, cutoff: int, size: int) -> tuple[int, bool]:
-        """Step a, then b and c: (journal rows folded, whether more may be left); -1 when a
-        racing fold committed first. The state row is read before the query, so a fold that
+    def _batch(self, pk: str, state: Any, cutoff: int, size: int) -> tuple[int, int, bool]:
+        """Step a, then b and c: (journal rows folded, rows handled, whether more may be left);
+        -1 folded when a racing fold committed first. The state row is read before the query, so a fold that
         committed after that read makes this one's state update (ETag) or marker insert fail."""
         query = f"PartitionKey eq @pk and ({RECORDED} ge 0L or {FOLDED} lt {cutoff}L)"
         found: list[Any] = []
@@ -298,7 +299,7 @@ class TableAnalytics:
         if not journal:
             if operations:
                 self._table.submit_transaction(operations)
-            return 0, more
+            return 0, len(found), more
         n = _int(state, BATCH) + 1
         total: Tally = Counter()
         for entity in journal:
@@ -318,10 +319,10 @@ class TableAnalytics:
             if not _lost(exc):
                 raise
             log.info("analytics fold of %s lost a race (%s); left to the winner", pk, type(exc).__name__)
-            return -1, False
+            return -1, 0, False
         self._apply(pk, n, total)
         self._clear(pk, n)
-        return len(journal), more
+        return len(journal), len(found), more
 
     def _finish(self, pk: str, state: Any) -> None:
         """Steps b and c of the batch pending in `state` (if it still is)."""
