@@ -116,9 +116,9 @@ def measure_rollbacks(container: Container, resolved: list[int]) -> dict[str, An
 
 def analytics_round_trips(container: Container) -> dict[str, dict[str, Any]]:
     """The analytics journal: what the operations above recorded (one insert each, in their
-    counts), folded into the sums by a sweep-sized fold (run as if an hour later, when the rows may
-    be folded), and a read of those days before and after. The fold costs one query page, then per
-    partition a read of its sum row and a transaction per 99 rows."""
+    counts), folded into the year's sums by a sweep-sized fold (run as if an hour later, when the
+    tombstones expire too), and a read of those days before and after. The fold costs a discovery
+    query, then per partition 7 round trips a batch of up to 98 rows."""
     from shared.domain.analytics import TOMBSTONE_SECONDS
     from shared.storage.tables.analytics import TableAnalytics
 
