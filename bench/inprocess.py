@@ -116,10 +116,10 @@ def measure_rollbacks(container: Container, resolved: list[int]) -> dict[str, An
 
 def analytics_round_trips(container: Container) -> dict[str, dict[str, Any]]:
     """The analytics journal: what the operations above recorded (one insert each, in their
-    counts), folded into the sums by a sweep-sized fold (run as if an hour later, when the rows may
-    be folded), and a read of those days before and after. The fold costs one query page, then per
-    partition a read of its sum row and a transaction per 99 rows."""
-    from shared.domain.analytics import FOLD_AFTER_SECONDS
+    counts), folded into the year's sums by a sweep-sized fold (run as if an hour later, when the
+    tombstones expire too), and a read of those days before and after. The fold costs a discovery
+    query, then per partition 7 round trips a batch of up to 98 rows."""
+    from shared.domain.analytics import TOMBSTONE_SECONDS
     from shared.storage.tables.analytics import TableAnalytics
 
     store = container.analytics
@@ -127,10 +127,10 @@ def analytics_round_trips(container: Container) -> dict[str, dict[str, Any]]:
     today = datetime.now(UTC).date()
     days = (today - timedelta(days=1), today + timedelta(days=1))
     before, _ = counted(store.read, *days)
-    later = datetime.now(UTC) + timedelta(seconds=FOLD_AFTER_SECONDS + 60)
+    later = datetime.now(UTC) + timedelta(seconds=TOMBSTONE_SECONDS + 60)
     folder = TableAnalytics(store._table, lambda: later)
     partitions = {
-        e["PartitionKey"] for e in store._table.query_entities("RowKey ne 'sum'", select=["PartitionKey"])
+        e["PartitionKey"] for e in store._table.query_entities("RecordedUs ge 0L", select=["PartitionKey"])
     }
     fold, folded = counted(folder.fold, SweepTimings().fold)
     after, _ = counted(store.read, *days)

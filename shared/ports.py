@@ -348,12 +348,15 @@ class AnalyticsStore(Protocol):
     An event's deltas are recorded under the event's id (`{ticket_id}-{version}`: the ticket
     version the event produced), once: recording an id again changes nothing, so a retried or
     redelivered step never counts twice. A read costs a bounded number of round trips whatever
-    the number of tickets (it grows with the days asked for only).
+    the number of tickets or events (the Table store: one per year of the window).
 
     An id's deltas are always the same (a function of the commit's history entries), and an id is
-    recorded again only while its event is younger than REPLAY_SECONDS: the Table store folds
-    records older than FOLD_AFTER_SECONDS into sums, after which it could not tell the id again
-    (shared/domain/analytics.py)."""
+    recorded again only while its event is younger than REPLAY_SECONDS: the Table store keeps a
+    folded record's tombstone for TOMBSTONE_SECONDS, after which it could not tell the id again
+    (shared/domain/analytics.py).
+
+    What `read` returns may lag the records: the Table store reads its folded sums only, which
+    `fold` (the sweeper, every run) brings up to date; `folded_at` says as of when."""
 
     def record(self, event_id: str, deltas: Tallies) -> None:
         """Add `deltas` (day -> counters) once for `event_id`; again, nothing. Empty deltas: no
@@ -364,5 +367,9 @@ class AnalyticsStore(Protocol):
         nothing are absent)."""
 
     def fold(self, limit: int) -> int:
-        """Compact up to `limit` recorded events into their days' sums (a background step: reads
-        are exact before and after it); how many were folded."""
+        """Add up to `limit` recorded events to their days' sums (a background step, each event
+        once); how many were folded."""
+
+    def folded_at(self) -> datetime | None:
+        """When the last fold run that left nothing behind started: `read` counts every event
+        recorded before it. None: not known (never folded), or reads are live (the fake)."""

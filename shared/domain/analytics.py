@@ -41,10 +41,10 @@ from shared.domain.tally import Tallies
 
 DECIDING = AUTONOMOUS | {ActionType.DEFER_TO_HUMAN, ActionType.SHADOW_DECISION}
 # An event is recorded again (a queue redelivery finding its request done) only while it is at
-# most this old; the Table store folds a record only once it is older than FOLD_AFTER_SECONDS,
-# so a record is still there, and an insert of it again conflicts, for as long as it may come again.
+# most this old; the Table store keeps a folded record's tombstone (which an insert of it again
+# conflicts with) for TOMBSTONE_SECONDS after the fold, longer than it may come again.
 REPLAY_SECONDS = 30 * 60
-FOLD_AFTER_SECONDS = 60 * 60
+TOMBSTONE_SECONDS = 60 * 60
 
 
 def day_of(at: datetime) -> date:

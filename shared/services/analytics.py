@@ -14,8 +14,9 @@ is logged (a warning, which Sentry keeps as a breadcrumb) and repaired by
 - a redelivery: a queue consumer's retry finds its request COMPLETED in the ledger (the duplicate
   path, `get_with_request` or the ledger's `get`), and the entries that request committed are
   recorded again from the history: idempotent, so a record that was not lost changes nothing.
-  Only while the event is younger than REPLAY_SECONDS: the store folds records older than
-  FOLD_AFTER_SECONDS, after which recording one again would count it twice;
+  Only while the event is younger than REPLAY_SECONDS: the store keeps a folded record's
+  tombstone (which a record again conflicts with) for TOMBSTONE_SECONDS, after which recording
+  one again would count it twice;
 - `manage analytics recompute` (shared/services/recompute.py), for every other change (people's
   changes, rollbacks, feedback through the API, creations) and for anything older.
 """

@@ -430,3 +430,6 @@ class InMemoryAnalytics:
 
     def fold(self, limit: int) -> int:
         return 0  # nothing to compact: every record is summed at once
+
+    def folded_at(self) -> datetime | None:
+        return None  # reads are live: nothing waits for a fold

@@ -1,28 +1,41 @@
-"""The analytics tallies (AnalyticsStore) in the analytics table.
+"""The analytics tallies (AnalyticsStore) in the analytics table: a journal, folded into one sum
+partition per year that a read queries once.
 
-Partitions `d{YYYYMMDD}-{shard}`: a UTC day, split in SHARDS by a stable hash of the event id so
-that concurrent writers of one day spread over several partitions. In each:
+The journal: partitions `d{YYYYMMDD}-{shard}`, a UTC day split in SHARDS by a stable hash of the
+event id, so that concurrent writers of one day spread over several partitions. In each:
 
 - journal rows, RowKey `e-{event id}`: one event's counters for that day, inserted once. Recording
   is an insert and nothing else: a conflict means the event was recorded already (exactly once by
   key, no read, no contention between writers). An event touching several days (a feedback on an
-  earlier day's resolution) is one insert per day; each is once by its own key, so a retry after a
-  partial failure completes the others;
-- the sum row, RowKey `sum`: the folded journal rows' counters. `fold` moves journal rows into it,
-  one partition at a time, with ONE entity-group transaction that replaces the sum row under the
-  ETag it read and deletes the journal rows it added (up to 99: a transaction holds 100 operations).
-  Two folds of the same rows cannot both commit (the loser's ETag or deletes fail, and it leaves
-  them to the next run), and a record racing a fold either lands before the fold's query (folded)
-  or after (left in the journal): every event is in the sum or in the journal, never both, never
-  neither.
+  earlier day's resolution) is one insert per day; each is once by its own key;
+- tombstones, the same keys once folded: no counters, `FoldedAt`. Recording a folded id again
+  still conflicts, so a fold needs no delay. A tombstone is deleted once older than
+  TOMBSTONE_SECONDS (longer than REPLAY_SECONDS, the age up to which an event is recorded again:
+  shared/domain/analytics.py, shared/services/analytics.py);
+- the state row `state`: `Batch`, the partition's last fold batch number, and while a batch is
+  between its two steps, `Pending` (its number) and its summed counters;
+- batch markers `b-{number}`: the guard Azurite honours (it ignores If-Match inside a transaction,
+  the README's storage design says; Azure honours both): two folds starting from the same state
+  cannot both commit their batch. Deleted with the tombstones.
 
-A folded event's journal row is gone, so recording it again would count it again. `fold` therefore
-takes only rows recorded more than FOLD_AFTER_SECONDS ago, while events are recorded again only
-while younger than REPLAY_SECONDS (shared/domain/analytics.py; shared/services/analytics.py).
+The sums: ONE partition per year, `sums-{YYYY}`, RowKey `{YYYYMMDD}`, a row per day with the day's
+folded counters and, per shard s, `Applied{s}`: the number of the last batch of that day's shard
+partition added to it. Plus the row `swept` in `sums-meta`: when the last complete fold run started.
 
-`read` is one range query over the days' partitions (sum rows and the journal rows not folded yet,
-summed here), paged: it costs days x SHARDS rows plus the events recorded since they were last
-folded, whatever the number of tickets.
+`fold`, per journal partition P, exactly once across the two partitions:
+  a. one transaction in P: the state row under its ETag (Batch n, Pending n, the batch's counters),
+     marker `b-{n}` created, each folded journal row replaced by its tombstone, expired tombstones
+     and markers deleted (100 operations at most). A record racing it lands before its query
+     (folded now) or after (left for the next batch); a fold racing it loses (ETag, marker);
+  b. the day's sum row, under its ETag: the batch is added only if `Applied{s}` < n, and
+     `Applied{s}` = n set with it. A lost ETag race reads again and decides again;
+  c. Pending cleared in P (ETag).
+A fold that crashes after a leaves Pending, which the next fold finds and completes from b; after b,
+Applied{s} says the batch is in, so it is never added twice.
+
+`read(since, until)`: one query per year the window touches (one partition, at most 366 rows: one
+page, one round trip on Azure, which ends a page at 1,000 rows or at a partition boundary), years in
+parallel. It returns folded figures only: they lag the records by at most one sweep interval.
 
 Counter names map to property names `c_{name}` with `:` written `__` (a property name is letters,
 digits and `_`); values are Int64.
@@ -33,8 +46,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections import Counter, defaultdict
+from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -42,25 +56,31 @@ from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import EdmType, TableClient, TableTransactionError, UpdateMode
 
-from shared.domain.analytics import FOLD_AFTER_SECONDS, clean
+from shared.domain.analytics import TOMBSTONE_SECONDS, clean
 from shared.domain.tally import Tallies, Tally
 from shared.storage.tables.rows import Row
 
 log = logging.getLogger("resolvemeq.analytics")
 
 SHARDS = 8
-SUM_ROW = "sum"
 JOURNAL = "e-"
-# Journal rows per transaction: with the sum row and the fold markers, the 100 operations a
-# transaction holds.
-FOLD_BATCH = 97
-MARKER = "f-"  # the fold marker: `f-{fold number}`, one per partition
-FOLDS = "Folds"  # the sum row's fold number
+STATE = "state"
+MARKER = "b-"
+SUMS = "sums-"
+META, SWEPT = "sums-meta", "swept"
+# Journal rows and expired tombstones per transaction: with the state row and the marker, the 100
+# operations a transaction holds.
+FOLD_BATCH = 98
+POOL = 4  # partitions folded at once
 PAGE = 1000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NAME = re.compile(r"^[a-z][a-z_]*(:[A-Za-z0-9_]+)?$")
 _PREFIX = "c_"
 RECORDED = "RecordedUs"
+FOLDED = "FoldedAt"  # microseconds since the epoch, on tombstones and markers
+SWEPT_AT = "SweptAt"  # not FoldedAt: the swept row is no tombstone to delete
+BATCH, PENDING, APPLIED = "Batch", "Pending", "Applied"
+_LOST = (TableTransactionError, ResourceExistsError, ResourceNotFoundError, HttpResponseError)
 
 
 def shard(event_id: str) -> int:
@@ -110,19 +130,41 @@ def _row(pk: str, rk: str, counts: Tally) -> Row:
     return row
 
 
+def _int(entity: Any, name: str) -> int:
+    value = entity.get(name) if entity is not None else None
+    return int(getattr(value, "value", value) or 0)
+
+
+def _lost(exc: Exception) -> bool:
+    """A race lost (a conflict, a precondition, a row gone), as opposed to an outage."""
+    return not isinstance(exc, HttpResponseError) or exc.status_code in (404, 409, 412)
+
+
+def _if_match(entity: Any) -> dict[str, Any]:
+    return {
+        "mode": UpdateMode.REPLACE,
+        "etag": entity.metadata["etag"],
+        "match_condition": MatchConditions.IfNotModified,
+    }
+
+
+def _marker(batch: int) -> str:
+    return f"{MARKER}{batch:012d}"
+
+
 class TableAnalytics:
     def __init__(
         self,
         table: TableClient,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        fold_after: timedelta = timedelta(seconds=FOLD_AFTER_SECONDS),
+        keep: timedelta = timedelta(seconds=TOMBSTONE_SECONDS),
     ) -> None:
-        self._table, self._clock, self._fold_after = table, clock, fold_after
+        self._table, self._clock, self._keep = table, clock, keep
         self.page = PAGE
 
     def record(self, event_id: str, deltas: Tallies) -> None:
         """One insert per day the event touches (almost always one); a conflict is this event
-        recorded before."""
+        recorded (or recorded and folded) before."""
         kept = clean(deltas)
         if not kept:
             return
@@ -139,115 +181,196 @@ class TableAnalytics:
             except ResourceExistsError:
                 pass
 
-    def read(self, since: date, until: date) -> Tallies:
-        """One query over the partitions of the days (sums and journal rows alike), paged.
+    # Reads: the sums only.
 
-        A partition that a page boundary cuts could be read half before and half after a fold
-        (its rows counted in the journal and again in the sum): such a partition, and only
-        such, is read again whole, between two reads of its sum row that must agree."""
+    def read(self, since: date, until: date) -> Tallies:
+        """One query per year of the window (at most 366 rows of one partition: one page), the
+        years in parallel."""
         if since > until:
             return {}
-        query = "PartitionKey ge @first and PartitionKey le @last"
-        params = {"first": f"d{since:%Y%m%d}", "last": f"d{until:%Y%m%d}~"}
-        found: dict[str, list[Any]] = defaultdict(list)
-        cut: set[str] = set()
-        last = None
-        for page in self._table.query_entities(
-            query, parameters=params, results_per_page=self.page
-        ).by_page():
-            for n, entity in enumerate(page):
-                pk = entity["PartitionKey"]
-                if n == 0 and pk == last:
-                    cut.add(pk)
-                found[pk].append(entity)
-                last = pk
-        for pk in cut:
-            found[pk] = self._partition(pk)
-        days: dict[date, Tally] = defaultdict(Counter)
-        for pk, entities in found.items():
-            for entity in entities:
-                days[day_of_partition(pk)].update(_counters(entity))
+        years = [
+            (max(since, date(y, 1, 1)), min(until, date(y, 12, 31)))
+            for y in range(since.year, until.year + 1)
+        ]
+        if len(years) == 1:
+            parts = [self._year(*years[0])]
+        else:
+            with ThreadPoolExecutor(min(len(years), POOL)) as pool:
+                parts = list(pool.map(lambda w: self._year(*w), years))
+        days: dict[date, Tally] = {}
+        for part in parts:
+            days.update(part)
         return clean(days)
 
-    def _partition(self, pk: str) -> list[Any]:
-        """The rows of one partition as no fold changed them while they were read."""
-        for _ in range(3):
-            before = self._sum_etag(pk)
-            entities = list(self._table.query_entities("PartitionKey eq @pk", parameters={"pk": pk}))
-            if self._sum_etag(pk) == before:
-                return entities
-        return entities  # folds kept committing meanwhile: the last reading
+    def _year(self, first: date, last: date) -> dict[date, Tally]:
+        query = "PartitionKey eq @pk and RowKey ge @first and RowKey le @last"
+        params = {"pk": f"{SUMS}{first:%Y}", "first": f"{first:%Y%m%d}", "last": f"{last:%Y%m%d}"}
+        found: dict[date, Tally] = {}
+        for entity in self._table.query_entities(query, parameters=params, results_per_page=self.page):
+            found[datetime.strptime(entity["RowKey"], "%Y%m%d").date()] = _counters(entity)
+        return found
 
-    def _sum_etag(self, pk: str) -> str | None:
+    def folded_at(self) -> datetime | None:
+        """When the last fold run that left nothing behind started: every event recorded before
+        it is in what `read` returns. None before the first."""
         try:
-            return str(self._table.get_entity(pk, SUM_ROW, select=[FOLDS]).metadata["etag"])
+            entity = self._table.get_entity(META, SWEPT)
+        except ResourceNotFoundError:
+            return None
+        return EPOCH + timedelta(microseconds=_int(entity, SWEPT_AT))
+
+    # Folding.
+
+    def fold(self, limit: int) -> int:
+        """Fold up to `limit` journal rows (and complete the batches a crash left pending, delete
+        the expired tombstones): one query finds the partitions with work, which are folded
+        POOL at a time. How many journal rows were folded."""
+        if limit <= 0:
+            return 0
+        started = self._clock()
+        cutoff = _micros(started - self._keep)
+        query = f"{RECORDED} ge 0L or {PENDING} gt 0L or {FOLDED} lt {cutoff}L"
+        work: Counter[str] = Counter()
+        complete = True
+        rows = self._table.query_entities(query, select=["PartitionKey", RECORDED], results_per_page=PAGE)
+        for taken, entity in enumerate(rows, start=1):
+            work[entity["PartitionKey"]] += 1
+            if taken >= limit:
+                complete = False
+                break
+        if not work:
+            self._swept(started)
+            return 0
+        with ThreadPoolExecutor(min(len(work), POOL)) as pool:
+            results = list(pool.map(lambda pk: self._fold_partition(pk, work[pk], cutoff), work))
+        if complete and all(done for _, done in results):
+            self._swept(started)
+        return sum(n for n, _ in results)
+
+    def _swept(self, at: datetime) -> None:
+        self._table.upsert_entity(
+            {"PartitionKey": META, "RowKey": SWEPT, SWEPT_AT: (_micros(at), EdmType.INT64)},
+            mode=UpdateMode.REPLACE,
+        )
+
+    def _fold_partition(self, pk: str, budget: int, cutoff: int) -> tuple[int, bool]:
+        """Batches of P until `budget` rows (journal rows, expired tombstones) are handled or
+        nothing is left: (journal rows folded, whether every batch committed). A batch lost to a
+        racing fold is that fold's to finish."""
+        folded = handled = 0
+        try:
+            while True:
+                state = self._state(pk)
+                if _int(state, PENDING):
+                    self._finish(pk, state)
+                    continue
+                n, taken, more = self._batch(pk, state, cutoff, max(1, min(FOLD_BATCH, budget - handled)))
+                if n < 0:
+                    return folded, False
+                folded, handled = folded + n, handled + taken
+                if not more or handled >= budget:
+                    return folded, True
+        except _LOST as exc:
+            if not _lost(exc):
+                raise
+            log.info("analytics fold of %s lost a race (%s); left for the next run", pk, type(exc).__name__)
+            return folded, False
+
+    def _state(self, pk: str) -> Any:
+        try:
+            return self._table.get_entity(pk, STATE)
         except ResourceNotFoundError:
             return None
 
-    def fold(self, limit: int) -> int:
-        """Fold up to `limit` journal rows recorded more than `fold_after` ago into their sums:
-        one query, then per partition a read of its sum row and one transaction per 99 rows. A
-        transaction that loses a race (another fold) is left for the next run."""
-        if limit <= 0:
-            return 0
-        cutoff = _micros(self._clock() - self._fold_after)
-        query = f"RowKey ge @lo and RowKey lt @hi and {RECORDED} lt {cutoff}L"
-        params = {"lo": JOURNAL, "hi": "e."}
-        found: dict[str, list[Any]] = defaultdict(list)
-        pages = self._table.query_entities(query, parameters=params, results_per_page=min(limit, PAGE))
-        for taken, entity in enumerate(pages, start=1):
-            found[entity["PartitionKey"]].append(entity)
-            if taken >= limit:
+    def _batch(self, pk: str, state: Any, cutoff: int, size: int) -> tuple[int, int, bool]:
+        """Step a, then b and c: (journal rows folded, rows handled, whether more may be left);
+        -1 folded when a racing fold committed first. The state row is read before the query, so a fold that
+        committed after that read makes this one's state update (ETag) or marker insert fail."""
+        query = f"PartitionKey eq @pk and ({RECORDED} ge 0L or {FOLDED} lt {cutoff}L)"
+        found: list[Any] = []
+        for entity in self._table.query_entities(query, parameters={"pk": pk}, results_per_page=size):
+            found.append(entity)
+            if len(found) >= size:
                 break
-        folded = 0
-        for pk, rows in sorted(found.items()):
-            for start in range(0, len(rows), FOLD_BATCH):
-                folded += self._fold(pk, rows[start : start + FOLD_BATCH])
-        return folded
-
-    def _fold(self, pk: str, rows: list[Any]) -> int:
-        """Fold `rows` into the partition's sum row: one transaction that replaces the sum row (fold
-        number N+1) under the ETag read, inserts the marker of fold N+1, deletes fold N's marker
-        and the rows. The marker insert is the guard Azurite honours too (it ignores If-Match in a
-        transaction, as the README's storage design says): two folds from the same sum cannot
-        both commit; neither can two that delete the same row."""
-        try:
-            current = self._table.get_entity(pk, SUM_ROW)
-        except ResourceNotFoundError:
-            current = None
-        total: Tally = _counters(current) if current is not None else Counter()
-        for row in rows:
-            total.update(_counters(row))
-        folds = (
-            int(getattr(current.get(FOLDS), "value", current.get(FOLDS)) or 0) if current is not None else 0
-        )
-        summed = _row(pk, SUM_ROW, total)
-        summed[FOLDS] = (folds + 1, EdmType.INT64)
-        operations: list[Any] = []
-        if current is None:
-            operations.append(("create", summed))
-        else:
-            conditional = {
-                "mode": UpdateMode.REPLACE,
-                "etag": current.metadata["etag"],
-                "match_condition": MatchConditions.IfNotModified,
-            }
-            operations.append(("update", summed, conditional))
-            operations.append(("delete", {"PartitionKey": pk, "RowKey": _marker(folds)}))
-        operations.append(("create", {"PartitionKey": pk, "RowKey": _marker(folds + 1)}))
-        for row in rows:
-            operations.append(("delete", {"PartitionKey": pk, "RowKey": row["RowKey"]}))
+        journal = [e for e in found if e.get(RECORDED) is not None]
+        expired = [e for e in found if e.get(RECORDED) is None]
+        more = len(found) >= size
+        operations: list[Any] = [("delete", {"PartitionKey": pk, "RowKey": e["RowKey"]}) for e in expired]
+        if not journal:
+            if operations:
+                self._table.submit_transaction(operations)
+            return 0, len(found), more
+        n = _int(state, BATCH) + 1
+        total: Tally = Counter()
+        for entity in journal:
+            total.update(_counters(entity))
+        pending = _row(pk, STATE, total)
+        pending[BATCH] = (n, EdmType.INT64)
+        pending[PENDING] = (n, EdmType.INT64)
+        now = (_micros(self._clock()), EdmType.INT64)
+        operations.append(("create", pending) if state is None else ("update", pending, _if_match(state)))
+        operations.append(("create", {"PartitionKey": pk, "RowKey": _marker(n), FOLDED: now}))
+        for entity in journal:
+            tombstone = {"PartitionKey": pk, "RowKey": entity["RowKey"], FOLDED: now}
+            operations.append(("update", tombstone, _if_match(entity)))
         try:
             self._table.submit_transaction(operations)
-        except (TableTransactionError, ResourceExistsError, ResourceNotFoundError, HttpResponseError) as exc:
-            if isinstance(exc, HttpResponseError) and exc.status_code not in (404, 409, 412):
+        except _LOST as exc:
+            if not _lost(exc):
                 raise
-            log.info(
-                "analytics fold of %s lost a race (%s); left for the next run", pk, exc.__class__.__name__
-            )
-            return 0
-        return len(rows)
+            log.info("analytics fold of %s lost a race (%s); left to the winner", pk, type(exc).__name__)
+            return -1, 0, False
+        self._apply(pk, n, total)
+        self._clear(pk, n)
+        return len(journal), len(found), more
 
+    def _finish(self, pk: str, state: Any) -> None:
+        """Steps b and c of the batch pending in `state` (if it still is)."""
+        n = _int(state, PENDING)
+        if not n:
+            return
+        self._apply(pk, n, _counters(state))
+        self._clear(pk, n)
 
-def _marker(folds: int) -> str:
-    return f"{MARKER}{folds:012d}"
+    def _apply(self, pk: str, n: int, delta: Tally) -> None:
+        """Step b: batch n of P into its day's sum row, unless it is in already."""
+        day, shard_no = day_of_partition(pk), int(pk.rsplit("-", 1)[1])
+        applied = f"{APPLIED}{shard_no}"
+        sums, rk = f"{SUMS}{day:%Y}", f"{day:%Y%m%d}"
+        while True:
+            try:
+                current = self._table.get_entity(sums, rk)
+            except ResourceNotFoundError:
+                current = None
+            if current is not None and _int(current, applied) >= n:
+                return
+            total: Tally = _counters(current) if current is not None else Counter()
+            total.update(delta)
+            row = _row(sums, rk, total)
+            for name in current or {}:
+                if name.startswith(APPLIED):
+                    row[name] = (_int(current, name), EdmType.INT64)
+            row[applied] = (n, EdmType.INT64)
+            try:
+                if current is None:
+                    self._table.create_entity(row)
+                else:
+                    self._table.update_entity(row, **_if_match(current))
+                return
+            except (ResourceExistsError, HttpResponseError) as exc:
+                if not _lost(exc):
+                    raise  # an outage: the batch stays pending for the next run
+
+    def _clear(self, pk: str, n: int) -> None:
+        """Step c: batch n is no longer pending in P."""
+        while True:
+            state = self._state(pk)
+            if _int(state, PENDING) != n:
+                return  # a racing fold cleared it
+            row = {"PartitionKey": pk, "RowKey": STATE, BATCH: (_int(state, BATCH), EdmType.INT64)}
+            try:
+                self._table.update_entity(row, **_if_match(state))
+                return
+            except HttpResponseError as exc:
+                if not _lost(exc):
+                    raise
