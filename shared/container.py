@@ -45,7 +45,7 @@ from shared.services.agent import Queues
 from shared.services.agent.checks import CheckService
 from shared.services.agent.process import ProcessService
 from shared.services.agent.worker import AgentWorker, Timings
-from shared.services.analytics import Recording, ReplayingLedger
+from shared.services.analytics import Recording, ReplayingLedger, RetryingAnalytics
 from shared.services.autopause import AutoPause
 from shared.services.controls import ControlsService
 from shared.services.feedback import FeedbackService
@@ -184,9 +184,12 @@ class Container:
         s = self.settings
         # Every committed change is recorded in the analytics tallies by the repository itself
         # (shared/services/analytics.py); a redelivery finding its request done records it again.
+        # A record that fails after its commit (a storage outage) is retried by this process, before
+        # its next record and before the sweeper's next fold.
+        self.recorded = RetryingAnalytics(self.analytics, self.clock)
         self.recording = Recording(
             self.tickets,
-            self.analytics,
+            self.recorded,
             Thresholds(s.confidence_high, s.confidence_medium, s.success_prob_auto_resolve),
             self.clock,
         )
@@ -246,7 +249,7 @@ class Container:
             links=partial(answer_links, link_settings(s)),
         )
         self.sweeper = Sweeper(
-            self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings(), analytics=self.analytics
+            self.due, self.tickets, self.queue, self.clock, QUEUES, SweepTimings(), analytics=self.recorded
         )
         self.feedback_service = FeedbackService(self.tickets, self.notifications, self.clock)
         self.link_service = LinkService(self.tickets, self.feedback_service, self.clock, link_settings(s))

@@ -17,15 +17,20 @@ is logged (a warning, which Sentry keeps as a breadcrumb) and repaired by
   Only while the event is younger than REPLAY_SECONDS: the store keeps a folded record's
   tombstone (which a record again conflicts with) for TOMBSTONE_SECONDS, after which recording
   one again would count it twice;
-- `manage analytics recompute` (shared/services/recompute.py), for every other change (people's
-  changes, rollbacks, feedback through the API, creations) and for anything older.
+- the process itself: a record that failed is kept (RetryingAnalytics) and tried again before the
+  next record and before each fold (the sweeper's, every minute), while younger than
+  REPLAY_SECONDS; so a storage outage between commits and their records costs no figure once
+  storage is back, unless the process dies first;
+- `manage analytics recompute` (shared/services/recompute.py), for everything else (a process
+  that died with records it had not written) and for anything older.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Sequence
-from datetime import timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from shared.domain import analytics
@@ -37,6 +42,70 @@ from shared.ports import AnalyticsStore, Clock, RequestLedger, TicketRepository,
 log = logging.getLogger("resolvemeq.analytics")
 
 MAX_REPLAY_STEPS = 3  # entries one request commits at most (an answer and its reopen: 2)
+MAX_UNRECORDED = 10_000  # records a process keeps for retry during an outage (a few MB at most)
+
+
+class RetryingAnalytics:
+    """An AnalyticsStore whose failed records are kept and tried again, by this process, before its
+    next record and before each fold, while younger than REPLAY_SECONDS (a record that did land
+    before its call failed is then kept by its tombstone for TOMBSTONE_SECONDS, so the retry
+    conflicts and counts nothing). A failed record still raises, for its caller to log."""
+
+    def __init__(self, inner: AnalyticsStore, clock: Clock) -> None:
+        self.inner, self.clock = inner, clock
+        self._lock = threading.Lock()
+        self._unrecorded: dict[str, tuple[datetime, Tallies]] = {}
+
+    def __getattr__(self, name: str) -> Any:  # what an adapter has beyond the port (tests, bench)
+        return getattr(self.inner, name)
+
+    def record(self, event_id: str, deltas: Tallies) -> None:
+        self.retry()
+        try:
+            self.inner.record(event_id, deltas)
+        except Exception:
+            with self._lock:
+                if len(self._unrecorded) >= MAX_UNRECORDED:
+                    oldest = min(self._unrecorded, key=lambda e: self._unrecorded[e][0])
+                    log.warning("analytics: dropping unrecorded event %s (recompute repairs it)", oldest)
+                    del self._unrecorded[oldest]
+                self._unrecorded.setdefault(event_id, (self.clock(), deltas))
+            raise
+
+    def retry(self) -> int:
+        """Try the kept records again, oldest first; how many were recorded. Stops at the first
+        that fails (storage is still out)."""
+        with self._lock:
+            if not self._unrecorded:
+                return 0
+            kept = sorted(self._unrecorded.items(), key=lambda item: item[1][0])
+        young = self.clock() - timedelta(seconds=analytics.REPLAY_SECONDS)
+        done = 0
+        for event_id, (failed_at, deltas) in kept:
+            if failed_at < young:
+                log.warning("analytics: event %s not recorded in time (recompute repairs it)", event_id)
+            else:
+                try:
+                    self.inner.record(event_id, deltas)
+                except Exception:
+                    return done
+                done += 1
+            with self._lock:
+                self._unrecorded.pop(event_id, None)
+        return done
+
+    def read(self, since: date, until: date) -> Tallies:
+        return self.inner.read(since, until)
+
+    def fold(self, limit: int) -> int:
+        try:
+            self.retry()
+        except Exception:  # a retry problem never stops the fold
+            log.warning("analytics: retrying unrecorded events failed", exc_info=True)
+        return self.inner.fold(limit)
+
+    def folded_at(self) -> datetime | None:
+        return self.inner.folded_at()
 
 
 class Recording:

@@ -4,6 +4,7 @@ offered, the analytics figures, accessibility (axe-core) and phone width, on one
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -131,10 +132,32 @@ def test_a_user_sees_no_rollback_button(console: Console, api: httpx.Client) -> 
     assert len(console.all("button.rollback")) == 1
 
 
+def settled(api: httpx.Client, query: dict[str, str]) -> None:
+    """Wait until the analytics figures stop changing (the sweeper folds recorded events into the
+    figures the reads see, every 2 s here): the page and the API then read the same figures."""
+
+    def figures() -> list[Any]:
+        read = [api.get(p, params=query, headers=staff_headers()).json() for p in ANALYTICS]
+        return [{k: v for k, v in r.items() if k != "last_updated"} for r in read]
+
+    seen, same = figures(), 0
+    deadline = time.monotonic() + 60
+    while same < 4:  # unchanged over 4 s: two folds found nothing new
+        assert time.monotonic() < deadline, "the analytics figures never settled"
+        time.sleep(1)
+        now = figures()
+        same = same + 1 if now == seen else 0
+        seen = now
+
+
+ANALYTICS = ("/tickets/resolution-analytics/", "/tickets/agent/analytics/")
+
+
 def test_the_analytics_page_shows_the_figures_the_api_returns(console: Console, api: httpx.Client) -> None:
     auto_resolved(api)
     until = datetime.now(UTC).date()
     since = until - timedelta(days=13)
+    settled(api, {"since": str(since), "until": str(until)})
     console.sign_in("sam", "staff").go(f"#/analytics?since={since}&until={until}")
     query = {"since": str(since), "until": str(until)}
     for section, path in (

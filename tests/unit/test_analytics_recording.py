@@ -121,9 +121,15 @@ def test_nothing_is_recorded_when_the_commit_fails(c: Container, store: Spy) -> 
     assert store.records == [f"{ticket_id}-1", f"{ticket_id}-2"]
 
 
+def died(c: Container) -> None:
+    """The process that kept the failed records for retry is gone (a crash, a scale-in)."""
+    c.recorded._unrecorded.clear()
+
+
 def test_a_redelivery_records_a_lost_commit_again_while_young(c: Container, store: Spy, clock: Clock) -> None:
     store.down = True
     ticket_id, message = resolved(c)
+    died(c)
     store.down = False
     clock.now += timedelta(seconds=REPLAY_SECONDS - 1)
     assert c.agent_worker.execute(message) == "duplicate"
@@ -139,6 +145,7 @@ def test_a_redelivery_records_a_lost_commit_again_while_young(c: Container, stor
 def test_a_redelivery_after_the_replay_window_records_nothing(c: Container, store: Spy, clock: Clock) -> None:
     store.down = True
     _, message = resolved(c)
+    died(c)
     store.down = False
     clock.now += timedelta(seconds=REPLAY_SECONDS + 1)  # the store may have folded it: a second count
     assert c.agent_worker.execute(message) == "duplicate"
@@ -172,3 +179,68 @@ def test_the_sweeper_folds_each_run_and_a_failing_fold_fails_no_sweep(c: Contain
     store.fold_fails = True
     report = c.sweeper.run()
     assert report.folded == 0 and store.folds == [SweepTimings().fold] * 2
+
+
+def test_records_lost_in_an_outage_are_written_by_the_next_record_once_storage_is_back(
+    c: Container, store: Spy, clock: Clock
+) -> None:
+    store.down = True
+    first, _ = resolved(c, "r1")  # the creation and the auto-resolution: neither recorded
+    assert store.records == [] and not exact(c, store)
+    store.down = False
+    clock.now += timedelta(seconds=REPLAY_SECONDS - 1)
+    second, _ = resolved(c, "r2")  # its first record writes the kept ones first, oldest first
+    assert store.records == [f"{first}-1", f"{first}-2", f"{second}-1", f"{second}-2"]
+    assert exact(c, store)
+
+
+def test_the_sweepers_fold_writes_records_kept_from_an_outage(c: Container, store: Spy) -> None:
+    store.down = True
+    ticket_id, _ = resolved(c)
+    store.down = False
+    c.sweeper.run()  # no write since storage came back: the fold retries them
+    assert store.records == [f"{ticket_id}-1", f"{ticket_id}-2"] and store.folds
+    assert exact(c, store)
+
+
+class LandsThenFails(Spy):
+    """A record whose insert landed but whose answer was lost (a timeout after the write)."""
+
+    def record(self, event_id: str, deltas: Tallies) -> None:
+        self.records.append(event_id)
+        InMemoryAnalytics.record(self, event_id, deltas)  # it lands, whatever happens next
+        if self.down:
+            raise TimeoutError("answer lost")
+
+
+def test_a_retried_record_that_had_landed_counts_once(clock: Clock) -> None:
+    store = LandsThenFails()
+    settings = Settings(AUTH_JWT_SECRET=SECRET, RATELIMIT_STORAGE_URI="memory://")  # type: ignore[call-arg]
+    c = Container.in_memory(settings, clock=clock, analytics=store)
+    original = store.record
+
+    def flaky(event_id: str, deltas: Tallies) -> None:
+        store.down = event_id.endswith("-2")  # the auto-resolution's answer is lost
+        original(event_id, deltas)
+
+    store.record = flaky  # type: ignore[method-assign]
+    ticket_id, _ = resolved(c)
+    store.record = original  # type: ignore[method-assign]
+    store.down = False
+    c.sweeper.run()
+    assert store.records.count(f"{ticket_id}-2") == 2  # written twice ...
+    assert exact(c, store)  # ... counted once
+
+
+def test_records_kept_past_the_replay_window_are_dropped_for_recompute(
+    c: Container, store: Spy, clock: Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.down = True
+    ticket_id, _ = resolved(c)
+    store.down = False
+    clock.now += timedelta(seconds=REPLAY_SECONDS + 1)  # its tombstone may be gone: a second count
+    with caplog.at_level(logging.WARNING, logger="resolvemeq.analytics"):
+        c.sweeper.run()
+    assert store.records == [] and f"event {ticket_id}-2 not recorded in time" in caplog.text
+    c.sweeper.run()
+    assert store.records == []  # dropped, not retried forever
