@@ -58,6 +58,13 @@ class Azurite:
                 self.process.wait()
 
 
+# Azurite closes a connection idle for 5 s (Node's default); the storage clients' pool reuses
+# idle connections, and one reused just as the server closes it fails its request with a reset,
+# which the SDK retries for a GET but not for a POST (an insert, a batch): a 503 the product did
+# not cause. Azure keeps idle connections for minutes, so the emulator is told to do the same.
+KEEP_ALIVE = [f"--{service}KeepAliveTimeout=300" for service in ("blob", "queue", "table")]
+
+
 def start(ports: tuple[int, int, int] | None = None, timeout: float = 30.0) -> Azurite:
     """Launch the node entry point directly, so the PID we hold is the server itself."""
     if not ENTRY.exists():
@@ -86,6 +93,7 @@ def start(ports: tuple[int, int, int] | None = None, timeout: float = 30.0) -> A
         "--skipApiVersionCheck",
         "--inMemoryPersistence",
         "--disableTelemetry",
+        *KEEP_ALIVE,
     ]
     log = open(workdir / f"azurite-{table}.log", "wb")
     process = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir)

@@ -49,7 +49,7 @@ def start_on_disk(
     SIGTERM it saves its tables and queues, and started again on the same location and ports it
     has them all, as a storage account that was unreachable for a while."""
     blob, queue, table = ports or azurite.free_ports(3)
-    args = ["node", str(azurite.ENTRY), "--skipApiVersionCheck", "--disableTelemetry"]
+    args = ["node", str(azurite.ENTRY), "--skipApiVersionCheck", "--disableTelemetry", *azurite.KEEP_ALIVE]
     args += ["--location", str(location)]
     for service, port in (("blob", blob), ("queue", queue), ("table", table)):
         args += [f"--{service}Host", "127.0.0.1", f"--{service}Port", str(port)]
