@@ -14,8 +14,10 @@ compares is every event recorded, folded or not. A dry run folds too: a fold mov
 the sums and changes no figure.
 
 Run it when writes are quiet: an event committed after its ticket was read but recorded before
-the store is read shows as a difference, and its repair would count it twice. A difference that
-a second `--dry-run` still shows is real.
+the store is read shows as a difference, and its repair would count it twice. The same goes for
+the 30 minutes after a storage outage, while running instances still write the records they kept
+(shared/services/analytics.py RetryingAnalytics). A difference that a second `--dry-run` a few
+minutes later still shows is real.
 """
 
 from __future__ import annotations
