@@ -80,7 +80,10 @@ def storage_figures(connection_string: str) -> dict[str, Any]:
             "rollback": p50_p99(rollback_seconds),
             "raw_table_transaction": p50_p99(raw_rollback_tx),
         },
-        "latency_detail_ms": {"raw_table_transaction_2_entities": p50_p99(raw["transaction"])},
+        "latency_detail_ms": {
+            "raw_table_transaction_2_entities": p50_p99(raw["transaction"]),
+            "app_table_transaction_2_entities": p50_p99(raw["app_transaction"]),
+        },
         "throughput_per_s": {"pipeline_drain": drain["per_s"], "raw_queue_roundtrip": raw_queue["per_s"]},
         "throughput_detail": {"pipeline_drain": drain, "raw_queue_roundtrip": raw_queue},
     }

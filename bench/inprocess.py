@@ -20,6 +20,7 @@ from shared.services.agent import Queues
 from shared.services.sweep import Sweeper, SweepTimings
 from shared.storage.clients import StorageClients, round_trips
 from shared.storage.names import AGENT_QUEUE, CHECK_QUEUE, FOLLOWUP_QUEUE, QUEUES
+from shared.storage.transactions import LeanTableClient
 
 SAMPLES = 20
 ALICE = Principal(sub="alice")
@@ -236,11 +237,13 @@ def measure_feedback_link(
 
 
 def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:
-    """Seconds per sequential create_entity of a small entity; and per two-entity transaction (100)."""
+    """Seconds per sequential create_entity of a small entity; per two-entity transaction (100),
+    by the SDK's TableClient and by the app's (LeanTableClient, shared/storage/transactions.py)."""
     table = TableClient.from_connection_string(connection_string, "benchraw")
     table.create_table()
+    app = LeanTableClient.from_connection_string(connection_string, "benchraw")
     try:
-        inserts, transactions = [], []
+        inserts, transactions, app_transactions = [], [], []
         for i in range(warmup + count):
             entity = {"PartitionKey": "bench", "RowKey": f"{i:06d}", "Value": i, "Text": "d"}
             start = time.perf_counter()
@@ -251,7 +254,15 @@ def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20)
             start = time.perf_counter()
             table.submit_transaction(pair)
             transactions.append(time.perf_counter() - start)
-        return {"insert": inserts[warmup:], "transaction": transactions[warmup:]}
+            pair = [("create", {"PartitionKey": f"a{i}", "RowKey": row, "Value": i}) for row in "ab"]
+            start = time.perf_counter()
+            app.submit_transaction(pair)
+            app_transactions.append(time.perf_counter() - start)
+        return {
+            "insert": inserts[warmup:],
+            "transaction": transactions[warmup:],
+            "app_transaction": app_transactions[warmup:],
+        }
     finally:
         table.delete_table()
 

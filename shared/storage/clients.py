@@ -35,6 +35,8 @@ from azure.storage.queue import (
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from shared.storage.transactions import LeanTableClient
+
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
@@ -220,12 +222,13 @@ class StorageClients:
     def table(self, name: str) -> TableClient:
         with self._lock:
             if name not in self._tables:
+                client: TableClient
                 if self.identity:
-                    client = TableClient(
+                    client = LeanTableClient(
                         self.identity.table_endpoint, name, credential=self.credential, **client_options()
                     )
                 else:
-                    client = TableClient.from_connection_string(
+                    client = LeanTableClient.from_connection_string(
                         self.connection_string, name, **client_options()
                     )
                 self._tables[name] = client

@@ -34,6 +34,7 @@ from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import record_entity, to_record
 from shared.storage.tables.queues import Change, TableQueueIndex, change_of, entries_of
 from shared.storage.tables.rows import REPLACE, Row, quote, stored_json
+from shared.storage.transactions import LeanTableClient
 
 CREATE_COUNT_ATTEMPTS = 20
 
@@ -114,7 +115,7 @@ class TableTicketRepository:
         self._ids = ids
         self._pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="ticket-io")
         if queues is None:  # the queue index's table in the tickets' account
-            queues = TableClient(
+            queues = LeanTableClient(
                 tickets.url, TICKET_QUEUES, credential=tickets.credential, **client_options()
             )
         self._index = TableQueueIndex(queues, self._pool)
