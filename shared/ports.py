@@ -110,11 +110,20 @@ class TicketRepository(Protocol):
         entries: Sequence[HistoryEntry],
         request: RequestRecord | None = None,
         updated: Sequence[HistoryEntry] = (),
+        *,
+        before_commit: Callable[[], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         """Commit `ticket` (len(entries) versions past the stored one) with its new history entries
         (seqs up to ticket.version, see check_new_entries), the `updated` earlier entries (a
         rollback marks the entry it undid) and the request's record, all or nothing.
-        Raises ConcurrencyConflict."""
+        Raises ConcurrencyConflict.
+
+        The caller's own writes that must land before the commit (`before_commit`: a due item, a
+        notification) and after it (`after_commit`: the analytics record, a notice) run beside
+        the repository's own (the work-queue entries before, the entries of the queues left
+        after): at once, not one after the other. An error of `before_commit` is raised and
+        nothing is committed; one of `after_commit` is raised with the change committed."""
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         """The ticket and the ledger record of one request, in one read."""

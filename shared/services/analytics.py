@@ -156,10 +156,19 @@ class Recording:
         entries: Sequence[HistoryEntry],
         request: RequestRecord | None = None,
         updated: Sequence[HistoryEntry] = (),
+        *,
+        before_commit: Callable[[], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
-        self.inner.save(ticket, entries, request, updated)
-        if entries:
-            self._record(analytics.event_id(ticket.id, ticket.version), lambda: self._deltas(entries))
+        def committed() -> None:
+            if entries:
+                self._record(analytics.event_id(ticket.id, ticket.version), lambda: self._deltas(entries))
+            if after_commit is not None:
+                after_commit()
+
+        self.inner.save(
+            ticket, entries, request, updated, before_commit=before_commit, after_commit=committed
+        )
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         ticket, record = self.inner.get_with_request(ticket_id, request_id)

@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from shared.domain import feedback
 from shared.domain.feedback import Answered, ResolutionFeedback
@@ -84,19 +85,19 @@ class FeedbackService:
                     f"Ticket {ticket_id} has no resolution to give feedback on "
                     "(it was not resolved by the agent, or the resolution was rolled back)."
                 ) from None
+            notify = partial(self._notify_staff, answered)  # after the commit, beside the index's cleanup
             try:
                 if once is None:
-                    self.tickets.save(answered.ticket, answered.entries)
+                    self.tickets.save(answered.ticket, answered.entries, after_commit=notify)
                 else:
                     version = answered.ticket.version
                     done = Once.completed(once.request_id, ActionType.FEEDBACK_RECEIVED, version, "answered")
-                    self.tickets.save(answered.ticket, answered.entries, request=done)
+                    self.tickets.save(answered.ticket, answered.entries, request=done, after_commit=notify)
             except ConcurrencyConflict:
                 # Someone changed the ticket meanwhile: decide again on what they committed. The
                 # jitter spreads double-submits and concurrent writers apart.
                 self.pause(random.uniform(0, 0.005 * 2**attempt))
                 continue
-            self._notify_staff(answered)
             return _recorded(answered)
         raise ConcurrentUpdate("The ticket kept changing while we recorded your answer; please try again.")
 

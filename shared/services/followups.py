@@ -41,6 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import partial
 
 from shared.domain.due import DueKind, schedule
 from shared.domain.followups import (
@@ -173,11 +174,13 @@ class FollowupService:
             resolved = resolved_at(ticket, seq, since)
             due = resolved + timedelta(seconds=self._timings.delay_seconds)
             answers = self._links(ticket, seq, resolved) if self._links else {}
-            self._notifications.add(followup_notice(ticket, seq, due, answers))
+            notice = followup_notice(ticket, seq, due, answers)
             changed, entry = followup_sent(ticket, seq, self._clock())
             done = Once.completed(request, ActionType.FOLLOWUP_SENT, changed.version, FollowupOutcome.SENT)
-            try:
-                self._tickets.save(changed, [entry], request=done)
+            try:  # the notice is stored before the commit (a crash between: the retry sends it)
+                self._tickets.save(
+                    changed, [entry], request=done, before_commit=partial(self._notifications.add, notice)
+                )
                 return FollowupOutcome.SENT, changed, answers
             except ConcurrencyConflict:
                 pass  # the ticket changed since it was read

@@ -6,6 +6,7 @@ import logging
 import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from shared.domain import rollback as domain
 from shared.domain.models import HistoryEntry, Notification, NotificationKind, Principal
@@ -115,11 +116,11 @@ class RollbackService:
                 raise RollbackConflict(refused.code, refused.detail, **refused.extra) from None
             if tally is None:
                 tally = self._reserve(action_id, caller.sub, now)
+            notify = partial(self._notify, ticket.user, marked)  # once committed, beside the index's cleanup
             try:
-                self._tickets.save(changed, [entry], updated=[marked])
+                self._tickets.save(changed, [entry], updated=[marked], after_commit=notify)
             except ConcurrencyConflict:
                 continue  # a rollback or another change committed first: read again and decide again
-            self._notify(ticket.user, marked)
             self._after_rollback(tally, now)
             self._report(ticket_id, action, caller.sub)
             result = RollbackResult(

@@ -130,8 +130,13 @@ class InMemoryTicketRepository:
         entries: Sequence[HistoryEntry],
         request: RequestRecord | None = None,
         updated: Sequence[HistoryEntry] = (),
+        *,
+        before_commit: Callable[[], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         base = check_new_entries(ticket, entries)
+        if before_commit is not None:
+            before_commit()
         with self._lock:
             stored = self._tickets.get(ticket.id)
             if stored is None or stored.version != base:
@@ -141,6 +146,8 @@ class InMemoryTicketRepository:
                 self._entries[ticket.id][entry.seq] = entry.model_copy(deep=True)
             if request is not None:
                 self.ledger.put(ticket.id, request)
+        if after_commit is not None:
+            after_commit()
 
     def get_with_request(self, ticket_id: int, request_id: str) -> tuple[Ticket | None, RequestRecord | None]:
         with self._lock:

@@ -158,6 +158,52 @@ def test_save_on_a_stale_version_changes_nothing(repo: TicketRepository) -> None
     assert repo.get_entry(ticket.id, 2).action_type == "STATUS_CHANGE"  # type: ignore[union-attr]
 
 
+def test_before_commit_lands_first_and_after_commit_once_committed(repo: TicketRepository) -> None:
+    """The caller's writes beside the repository's: seen by the hooks at the right side of the commit."""
+    ticket = new_ticket(repo, user())
+    changed = ticket.model_copy(update={"status": Status.OPEN, "version": 2})
+    seen: list[tuple[str, int]] = []
+
+    def version(name: str) -> None:
+        seen.append((name, repo.get(ticket.id).version))  # type: ignore[union-attr]
+
+    repo.save(
+        changed,
+        [entry(changed, 2)],
+        before_commit=lambda: version("before"),
+        after_commit=lambda: version("after"),
+    )
+    assert seen == [("before", 1), ("after", 2)]
+
+
+def test_a_failing_before_commit_commits_nothing(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    changed = ticket.model_copy(update={"status": Status.OPEN, "version": 2})
+    after: list[int] = []
+
+    def fail() -> None:
+        raise ServiceRequestError("due index down")
+
+    with pytest.raises(ServiceRequestError):
+        repo.save(changed, [entry(changed, 2)], before_commit=fail, after_commit=lambda: after.append(1))
+    assert repo.get(ticket.id).version == 1  # type: ignore[union-attr]
+    assert repo.get_entry(ticket.id, 2) is None
+    assert after == []
+
+
+def test_a_lost_commit_runs_no_after_commit(repo: TicketRepository) -> None:
+    ticket = new_ticket(repo, user())
+    repo.save(ticket.model_copy(update={"status": Status.OPEN, "version": 2}), [entry(ticket, 2)])
+    after: list[int] = []
+    with pytest.raises(ConcurrencyConflict):
+        repo.save(
+            ticket.model_copy(update={"status": Status.CLOSED, "version": 2}),
+            [entry(ticket, 2)],
+            after_commit=lambda: after.append(1),
+        )
+    assert after == []
+
+
 def test_concurrent_saves_of_one_version_let_exactly_one_win(repo: TicketRepository) -> None:
     ticket = new_ticket(repo, user())
 

@@ -280,9 +280,9 @@ class SlowReads:
         time.sleep(0.005)
         return ticket
 
-    def save(self, ticket: Ticket, entries: Sequence[HistoryEntry], *args: Any) -> None:
+    def save(self, ticket: Ticket, entries: Sequence[HistoryEntry], *args: Any, **hooks: Any) -> None:
         try:
-            self.inner.save(ticket, entries, *args)
+            self.inner.save(ticket, entries, *args, **hooks)
         except ConcurrencyConflict:
             self.lost += 1
             raise
@@ -332,6 +332,7 @@ class LosingRepository:
         entries: Sequence[HistoryEntry],
         request: RequestRecord | None = None,
         updated: Sequence[HistoryEntry] = (),
+        **hooks: Any,
     ) -> None:
         self.saves += 1
         raise ConcurrencyConflict("another writer committed first")

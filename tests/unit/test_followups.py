@@ -249,7 +249,8 @@ def test_a_crash_between_the_notification_and_the_commit_is_repaired_by_the_rede
     def failing_once(*args: Any, **kwargs: Any) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
-            raise TimeoutError("storage timed out")
+            kwargs["before_commit"]()  # the notice lands (it is written before the commit) ...
+            raise TimeoutError("storage timed out")  # ... and the commit times out
         save(*args, **kwargs)
 
     c.tickets.save = failing_once  # type: ignore[method-assign]

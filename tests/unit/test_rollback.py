@@ -323,11 +323,11 @@ class ChangeFirst:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
-    def save(self, ticket: Any, entries: Any, request: Any = None, updated: Any = ()) -> None:
+    def save(self, ticket: Any, entries: Any, request: Any = None, updated: Any = (), **hooks: Any) -> None:
         if self.armed:
             self.armed = False
             TicketServiceFor(self.inner, self.c).change_status(SAM, ticket.id, self.change)
-        self.inner.save(ticket, entries, request, updated)
+        self.inner.save(ticket, entries, request, updated, **hooks)
 
 
 def TicketServiceFor(tickets: Any, c: Container) -> Any:

@@ -148,11 +148,6 @@ class AgentWorker:
         except Exception:
             self._once.release(ticket.id, message.request_id, claim)  # the retry may run
             raise
-        try:
-            self._schedule(decided)
-        except Exception:
-            self._once.release(ticket.id, message.request_id, claim)  # the retry reuses the slot
-            raise
         committed = self._commit(ticket, message, decided, claim)
         if committed is not None:
             return committed
@@ -209,17 +204,20 @@ class AgentWorker:
     def _commit(
         self, ticket: Ticket, message: ProcessMessage, decided: Decision, claim: str
     ) -> Outcome | None:
-        """Commit the change with the COMPLETED record: None when committed, else the outcome."""
+        """Commit the change with the COMPLETED record, its due item written first (beside the
+        queue entries): None when committed, else the outcome."""
         action = decided.entry.action_type
         done = Once.completed(message.request_id, action, decided.ticket.version, action.value)
         try:
-            self._tickets.save(decided.ticket, [decided.entry], request=done)
+            self._tickets.save(
+                decided.ticket, [decided.entry], request=done, before_commit=lambda: self._schedule(decided)
+            )
             return None
         except ConcurrencyConflict:
             pass  # someone committed this version first
         except Exception:
-            # Unknown whether it committed: keep the slot (the retry of this request reuses it,
-            # or finds the commit) and let the host retry.
+            # Unknown whether it committed (or its due item failed, and nothing did): keep the
+            # slot (the retry of this request reuses it, or finds the commit) and let the host retry.
             self._once.release(ticket.id, message.request_id, claim)
             raise
         fresh, record = self._tickets.get_with_request(ticket.id, message.request_id)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -216,6 +216,9 @@ class TableTicketRepository:
         entries: Sequence[HistoryEntry],
         request: RequestRecord | None = None,
         updated: Sequence[HistoryEntry] = (),
+        *,
+        before_commit: Callable[[], None] | None = None,
+        after_commit: Callable[[], None] | None = None,
     ) -> None:
         # Azurite ignores If-Match inside a batch, so the guard is the insert of the new versions'
         # history entries: a concurrent writer that committed one of these versions first makes
@@ -227,14 +230,27 @@ class TableTicketRepository:
         if request is not None:
             operations.append(("upsert", record_entity(ticket.id, request), REPLACE))
         queues = change_of(ticket, entries[0].before_state, entries[0].seq - 1)
-        self._index.enter(queues)  # before the commit: see queues.py
+        self._beside(lambda: self._index.enter(queues), before_commit)  # before the commit: queues.py
         try:
             self._tickets.submit_transaction(operations)
         except TableTransactionError as exc:
             if getattr(exc, "error_code", None) != "EntityAlreadyExists":
                 raise
             raise ConcurrencyConflict(f"ticket {ticket.id} changed concurrently") from exc
-        self._index.leave(queues)
+        self._beside(lambda: self._index.leave(queues), after_commit)
+
+    def _beside(self, own: Callable[[], None], theirs: Callable[[], None] | None) -> None:
+        """Run both at once; once both are done, raise the first error (ours first)."""
+        if theirs is None:
+            own()
+            return
+        running = self._pool.submit(theirs)
+        try:
+            own()
+        finally:
+            error = running.exception()
+        if error is not None:
+            raise error
 
     def get_with_entry(self, ticket_id: int, seq: int) -> tuple[Ticket | None, HistoryEntry | None]:
         key, row = ticket_key(ticket_id), history_row(seq)
