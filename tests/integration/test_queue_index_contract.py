@@ -5,6 +5,7 @@ and the commit, entries left behind, the shards of the `new` queue, rebuilds, ro
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from shared.storage.keys import QUEUE_SHARDS, queue_cursor, queue_partitions, ti
 from shared.storage.memory import InMemoryTicketRepository
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.queues import entries_of
-from shared.storage.tables.tickets import TableTicketRepository
+from shared.storage.tables.tickets import TableTicketRepository, _ticket_entity
 from tests.integration.test_ticket_repository_contract import NOW, Failing, draft, new_ticket, table_repo
 
 
@@ -241,7 +242,24 @@ def test_a_create_whose_ticket_insert_fails_is_listed_nowhere_and_rebuild_remove
     assert repo.list_queue(Queue(status=Status.NEW, owner=alice), 10, None).results == []
     assert entries(azurite_conn, ticket) == current(ticket)  # a create in flight looks the same: kept
     repo.rebuild_queues()
+    assert entries(azurite_conn, ticket) == current(ticket)  # by a rebuild too, while they are young
+    repo.rebuild_queues(orphan_age=timedelta(0))
     assert entries(azurite_conn, ticket) == set()
+
+
+def test_a_rebuild_keeps_the_entries_of_a_create_whose_insert_is_late(azurite_conn: str) -> None:
+    """A create writes its entries, a rebuild runs, then the ticket's insert lands: listed."""
+    alice = name("alice")
+    crashing = broken(azurite_conn, tickets=("create_entity",))
+    ticket = draft(crashing, alice)
+    with pytest.raises(ServiceRequestError):
+        crashing.add(ticket)  # the entries are written; the insert has not landed yet
+    repo = table_repo(azurite_conn)
+    repo.rebuild_queues()
+    StorageClients(azurite_conn).table(names.TICKETS).create_entity(_ticket_entity(ticket))  # late insert
+    assert [t.id for t in repo.list_queue(Queue(status=Status.NEW, owner=alice), 10, None).results] == [
+        ticket.id
+    ]
 
 
 def test_a_refused_create_takes_its_entries_back(azurite_conn: str) -> None:
@@ -310,7 +328,7 @@ def test_rebuild_restores_every_entry_and_removes_the_rest(azurite_conn: str) ->
         "Version": 1,
     }
     table.upsert_entity(junk)  # an entry of a ticket that does not exist
-    repo.rebuild_queues()
+    repo.rebuild_queues(orphan_age=timedelta(0))
     assert entries(azurite_conn, lost) == current(lost) and entries(azurite_conn, kept) == current(kept)
     assert repo.rebuild_queues() == (0, 0)
     with pytest.raises(ResourceNotFoundError):

@@ -25,6 +25,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -49,6 +50,7 @@ from shared.storage.tables.rows import REPLACE, Row, quote
 
 log = logging.getLogger(__name__)
 BATCH = 100  # entities in one entity-group transaction
+ORPHAN_AGE = timedelta(minutes=10)  # far longer than a create's insert can take, retries included
 
 
 def prefix_of(queue: Queue) -> str:
@@ -215,16 +217,18 @@ class TableQueueIndex:
         tickets: TableClient,
         read: Callable[[int], Ticket | None],
         to_ticket: Callable[[dict[str, Any]], Ticket],
+        orphan_age: timedelta = ORPHAN_AGE,
     ) -> tuple[int, int]:
         """Make the index what the tickets say: (entries added, entries removed).
 
         Reads the index first, then every ticket. An entry of a version later than its ticket's
-        (a change in flight) is kept; an entry whose ticket is missing is removed only if the
-        ticket is still missing when read again (a create in flight writes its entries first)."""
-        existing = {
-            _key(row): row
-            for row in self._table.query_entities("", select=["PartitionKey", "RowKey", "Id", "Version"])
-        }
+        (a change in flight) is kept; an entry whose ticket is missing is removed only if it is
+        older than `orphan_age` (by the service's Timestamp) and the ticket is still missing when
+        read again: a create writes its entries before its ticket, and one whose insert stalls
+        (retried, slow) must not lose them to a rebuild running meanwhile."""
+        columns = ["PartitionKey", "RowKey", "Id", "Version", "Timestamp"]
+        existing = {_key(row): row for row in self._table.query_entities("", select=columns)}
+        old = datetime.now(UTC) - orphan_age
         expected: dict[tuple[str, str], Row] = {}
         versions: dict[int, int] = {}
         for entity in tickets.query_entities(f"RowKey eq '{TICKET_ROW}'"):
@@ -245,7 +249,9 @@ class TableQueueIndex:
             _, ticket_id, version = parsed
             current = versions.get(ticket_id)
             if current is None:
-                orphans.append(row)
+                written = row.metadata["timestamp"]
+                if written is not None and written < old:
+                    orphans.append(row)
             elif version <= current:
                 doomed.append(row)
         gone = {t for t in {int(r["Id"]) for r in orphans} if read(t) is None}

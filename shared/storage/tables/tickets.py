@@ -9,6 +9,7 @@ import random
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from typing import Any
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
@@ -32,7 +33,7 @@ from shared.storage.names import TICKET_QUEUES
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import record_entity, to_record
-from shared.storage.tables.queues import Change, TableQueueIndex, change_of, entries_of
+from shared.storage.tables.queues import ORPHAN_AGE, Change, TableQueueIndex, change_of, entries_of
 from shared.storage.tables.rows import REPLACE, Row, quote, stored_json
 from shared.storage.transactions import LeanTableClient
 
@@ -293,9 +294,9 @@ class TableTicketRepository:
     def list_queue(self, queue: Queue, limit: int, cursor: str | None) -> Page:
         return self._index.page(queue, limit, cursor, lambda ids: list(self._pool.map(self.get, ids)))
 
-    def rebuild_queues(self) -> tuple[int, int]:
+    def rebuild_queues(self, orphan_age: timedelta = ORPHAN_AGE) -> tuple[int, int]:
         """Rebuild the work-queue index from the tickets: (entries added, entries removed)."""
-        return self._index.rebuild(self._tickets, self.get, _to_ticket)
+        return self._index.rebuild(self._tickets, self.get, _to_ticket, orphan_age)
 
     def _read_tickets(self, index_rows: Iterator[Any], chunk: int, owner: str) -> Iterator[Ticket]:
         """Point-read the tickets an owner index page names, in parallel, keeping order.
