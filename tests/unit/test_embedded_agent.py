@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.agent.embedded import (
     AGENT_KIND,
@@ -23,6 +25,7 @@ from shared.agent.embedded import (
     Rule,
     tokenize,
 )
+from shared.agent.embedded.rules import _positions
 
 # The canonical dev set lives outside the repository; this is a copy so CI on a fresh clone runs it too
 # (test_the_embedded_dev_set_copy_matches_the_shared_file keeps the two equal).
@@ -645,3 +648,16 @@ def test_the_multilingual_dev_set_meets_the_targets(agent: EmbeddedAgent) -> Non
             solved += action in {"AUTO_RESOLVE", "SCHEDULE_FOLLOWUP"}
     print(f"\nintl dev set: {solved}/{known} known problems given a solution")
     assert solved >= 0.8 * known
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    tokens=st.lists(st.sampled_from("abcd"), max_size=14),
+    phrase=st.lists(st.sampled_from("abcd"), min_size=1, max_size=3).map(tuple),
+)
+def test_phrase_positions_are_every_start_in_order(tokens: list[str], phrase: tuple[str, ...]) -> None:
+    """The rules' scan (list.index for the first word) finds what a plain window scan finds."""
+    n = len(phrase)
+    assert _positions(tokens, phrase) == [
+        i for i in range(len(tokens) - n + 1) if tuple(tokens[i : i + n]) == phrase
+    ]

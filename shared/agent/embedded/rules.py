@@ -71,8 +71,17 @@ class Rule:
 
 
 def _positions(tokens: list[str], phrase: Phrase) -> list[int]:
-    n = len(phrase)
-    return [i for i in range(len(tokens) - n + 1) if tuple(tokens[i : i + n]) == phrase]
+    """Where `phrase` starts in `tokens`, in order. The scan for its first word is list.index's
+    (most phrases' first word is not in the ticket at all): the agent's hottest loop."""
+    n, at = len(phrase), -1
+    found: list[int] = []
+    while True:
+        try:
+            at = tokens.index(phrase[0], at + 1)
+        except ValueError:
+            return found
+        if tuple(tokens[at : at + n]) == phrase:
+            found.append(at)
 
 
 class Triggered(Protocol):
