@@ -1,5 +1,6 @@
 """A TableClient whose entity-group transactions are sent as the SDK sends them, without its MIME
-machinery (every Table client of the app is one: StorageClients.table).
+machinery, and whose inserts are not echoed back (every Table client of the app is one:
+StorageClients.table).
 
 The SDK writes a transaction's multipart body and reads its multipart answer with the standard
 library's `email` package: a two-row transaction took 8.3 ms of client CPU (11.2 ms p50) against
@@ -34,6 +35,13 @@ class LeanTableClient(TableClient):
     def submit_transaction(self, operations: Iterable[Any], **kwargs: Any) -> list[Mapping[str, Any]]:
         """As TableClient.submit_transaction; `kwargs` go to the pipeline."""
         return transact(self, operations, **kwargs)
+
+    def create_entity(self, entity: Any, **kwargs: Any) -> dict[str, Any]:
+        """As TableClient.create_entity, but the service does not echo the entity back (`Prefer:
+        return-no-content`): nothing here reads it, only the ETag, which comes either way. A
+        3 KB insert: 1.65 ms p50 against 2.20 ms, 1.2 against 1.4 ms of client CPU."""
+        kwargs.setdefault("response_preference", "return-no-content")
+        return super().create_entity(entity, **kwargs)
 
 
 def transact(table: TableClient, operations: Iterable[Any], **kwargs: Any) -> list[Mapping[str, Any]]:

@@ -206,3 +206,12 @@ def test_a_part_outside_a_changeset_is_read() -> None:
     assert len(parts) == 1
     failed = first_failure(parts)
     assert failed is not None and failed.error_code == "InvalidInput" and failed.status_code == 400
+
+
+def test_an_insert_is_not_echoed_back_and_still_gives_its_etag(
+    tables: tuple[TableClient, TableClient],
+) -> None:
+    _, lean = tables
+    written = lean.create_entity({"PartitionKey": "p", "RowKey": "r", "Text": "x" * 1000})
+    assert written.get("preference_applied") == "return-no-content" and written.get("content") is None
+    assert written["etag"] == lean.get_entity("p", "r").metadata["etag"]
