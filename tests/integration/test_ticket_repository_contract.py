@@ -12,6 +12,7 @@ from azure.core.exceptions import ServiceRequestError
 
 from shared.domain.models import ActionType, HistoryEntry, Status, Ticket
 from shared.errors import ConcurrencyConflict
+from shared.observability import invocation_id
 from shared.ports import QuotaExceeded, TicketRepository, WindowLimit
 from shared.storage import names
 from shared.storage.clients import StorageClients, round_trips
@@ -174,6 +175,24 @@ def test_before_commit_lands_first_and_after_commit_once_committed(repo: TicketR
         after_commit=lambda: version("after"),
     )
     assert seen == [("before", 1), ("after", 2)]
+
+
+def test_the_hooks_run_in_the_callers_context(repo: TicketRepository) -> None:
+    """Their log records carry the invocation's id (and Sentry its scope), whichever thread runs them."""
+    ticket = new_ticket(repo, user())
+    changed = ticket.model_copy(update={"status": Status.OPEN, "version": 2})
+    seen: list[str] = []
+    token = invocation_id.set("inv-42")
+    try:
+        repo.save(
+            changed,
+            [entry(changed, 2)],
+            before_commit=lambda: seen.append(invocation_id.get()),
+            after_commit=lambda: seen.append(invocation_id.get()),
+        )
+    finally:
+        invocation_id.reset(token)
+    assert seen == ["inv-42", "inv-42"]
 
 
 def test_a_failing_before_commit_commits_nothing(repo: TicketRepository) -> None:

@@ -4,6 +4,7 @@ keeps the work-queue index (ticketqueues, see queues.py) around each commit."""
 
 from __future__ import annotations
 
+import contextvars
 import json
 import random
 import threading
@@ -241,11 +242,12 @@ class TableTicketRepository:
         self._beside(lambda: self._index.leave(queues), after_commit)
 
     def _beside(self, own: Callable[[], None], theirs: Callable[[], None] | None) -> None:
-        """Run both at once; once both are done, raise the first error (ours first)."""
+        """Run both at once; once both are done, raise the first error (ours first). Theirs runs in
+        the caller's context (the invocation id its log records carry, Sentry's scope)."""
         if theirs is None:
             own()
             return
-        running = self._pool.submit(theirs)
+        running = self._pool.submit(contextvars.copy_context().run, theirs)
         try:
             own()
         finally:
