@@ -102,7 +102,10 @@ def seed(container: Container, size: str) -> None:
         for n in range(number * per_batch, (number + 1) * per_batch):
             for name, value in ticket_life(n).items():
                 steps[step(name)][name] += value
-        day = first + timedelta(days=number % DAYS)
+        # Consecutive batches share a day: with one ticket a batch (1,000 tickets), a day taken as
+        # number % DAYS would only ever see tickets of one n % 10, so one outcome, and its row
+        # would hold a quarter fewer counters than a day of the larger sizes.
+        day = first + timedelta(days=number * DAYS // BATCHES)
         for index, counts in enumerate(steps):
             container.analytics.record(f"bench-{size}-{number}-{index}", {day: counts})
 

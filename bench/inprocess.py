@@ -19,8 +19,8 @@ from shared.domain.rollback import RollbackRequest
 from shared.services.agent import Queues
 from shared.services.sweep import Sweeper, SweepTimings
 from shared.storage.clients import StorageClients, round_trips
+from shared.storage.lean import LeanTableClient
 from shared.storage.names import AGENT_QUEUE, CHECK_QUEUE, FOLLOWUP_QUEUE, QUEUES
-from shared.storage.transactions import LeanTableClient
 
 SAMPLES = 20
 ALICE = Principal(sub="alice")
@@ -238,7 +238,7 @@ def measure_feedback_link(
 
 def raw_table_writes(connection_string: str, count: int = 300, warmup: int = 20) -> dict[str, list[float]]:
     """Seconds per sequential create_entity of a small entity; per two-entity transaction (100),
-    by the SDK's TableClient and by the app's (LeanTableClient, shared/storage/transactions.py)."""
+    by the SDK's TableClient and by the app's (LeanTableClient, shared/storage/lean.py)."""
     table = TableClient.from_connection_string(connection_string, "benchraw")
     table.create_table()
     app = LeanTableClient.from_connection_string(connection_string, "benchraw")

@@ -20,11 +20,11 @@ import threading
 import urllib.request
 from dataclasses import dataclass
 from functools import cache, cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import requests
 from azure.core.pipeline.transport import RequestsTransport
-from azure.data.tables import TableClient, TableServiceClient
+from azure.data.tables import TableServiceClient
 from azure.storage.queue import (
     ExponentialRetry,
     QueueClient,
@@ -35,7 +35,7 @@ from azure.storage.queue import (
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
-from shared.storage.transactions import LeanTableClient
+from shared.storage.lean import LeanTableClient
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -188,7 +188,7 @@ class StorageClients:
         else:
             self.identity = None
             self.connection_string = resolve_connection_string(account)
-        self._tables: dict[str, TableClient] = {}
+        self._tables: dict[str, LeanTableClient] = {}
         self._queues: dict[str, QueueClient] = {}
         self._lock = threading.Lock()
 
@@ -219,18 +219,19 @@ class StorageClients:
             )
         return QueueServiceClient.from_connection_string(self.connection_string, **client_options())
 
-    def table(self, name: str) -> TableClient:
+    def table(self, name: str) -> LeanTableClient:
         with self._lock:
             if name not in self._tables:
-                client: TableClient
+                client: LeanTableClient
                 if self.identity:
                     client = LeanTableClient(
                         self.identity.table_endpoint, name, credential=self.credential, **client_options()
                     )
                 else:
-                    client = LeanTableClient.from_connection_string(
+                    built = LeanTableClient.from_connection_string(
                         self.connection_string, name, **client_options()
                     )
+                    client = cast(LeanTableClient, built)  # it builds the class it is called on
                 self._tables[name] = client
             return self._tables[name]
 

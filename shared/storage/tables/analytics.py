@@ -54,10 +54,11 @@ from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.data.tables import EdmType, TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import EdmType, TableTransactionError, UpdateMode
 
 from shared.domain.analytics import TOMBSTONE_SECONDS, clean
 from shared.domain.tally import Tallies, Tally
+from shared.storage.lean import LeanTableClient
 from shared.storage.tables.rows import Row
 
 log = logging.getLogger("resolvemeq.analytics")
@@ -155,7 +156,7 @@ def _marker(batch: int) -> str:
 class TableAnalytics:
     def __init__(
         self,
-        table: TableClient,
+        table: LeanTableClient,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         keep: timedelta = timedelta(seconds=TOMBSTONE_SECONDS),
     ) -> None:
@@ -206,7 +207,7 @@ class TableAnalytics:
         query = "PartitionKey eq @pk and RowKey ge @first and RowKey le @last"
         params = {"pk": f"{SUMS}{first:%Y}", "first": f"{first:%Y%m%d}", "last": f"{last:%Y%m%d}"}
         found: dict[date, Tally] = {}
-        for entity in self._table.query_entities(query, parameters=params, results_per_page=self.page):
+        for entity in self._table.query_rows(query, parameters=params, results_per_page=self.page):
             found[datetime.strptime(entity["RowKey"], "%Y%m%d").date()] = _counters(entity)
         return found
 

@@ -30,13 +30,13 @@ from shared.storage.keys import (
     request_row,
     ticket_key,
 )
+from shared.storage.lean import LeanTableClient
 from shared.storage.names import TICKET_QUEUES
 from shared.storage.sizes import AGENT_SUMMARY_UNITS, TABLE_STRING_UNITS, json_units, storable_json
 from shared.storage.tables.ids import TableIdAllocator
 from shared.storage.tables.ledger import record_entity, to_record
 from shared.storage.tables.queues import ORPHAN_AGE, Change, TableQueueIndex, change_of, entries_of
 from shared.storage.tables.rows import REPLACE, Row, quote, stored_json
-from shared.storage.transactions import LeanTableClient
 
 CREATE_COUNT_ATTEMPTS = 20
 

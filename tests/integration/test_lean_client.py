@@ -1,4 +1,4 @@
-"""LeanTableClient's transactions (shared/storage/transactions.py, every app Table client) against
+"""LeanTableClient's transactions (shared/storage/lean.py, every app Table client) against
 the SDK's TableClient on Azurite: the same request body byte for byte (boundaries and dates
 aside), the same stored rows, the same errors; and an answer whose echoed entity looks like a
 failed part is not taken for one."""
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 from azure.core import MatchConditions
-from azure.data.tables import TableClient, TableTransactionError, UpdateMode
+from azure.data.tables import EdmType, TableClient, TableTransactionError, UpdateMode
 
 from shared.storage.clients import StorageClients
-from shared.storage.transactions import LeanTableClient, first_failure, parts_of
+from shared.storage.lean import LeanTableClient, first_failure, parts_of
 
 KEYS = ["plain", "it's", "100%|~é", "a b+c&d=e", "emoji 😀", "'quoted''"]
 
@@ -215,3 +215,35 @@ def test_an_insert_is_not_echoed_back_and_still_gives_its_etag(
     written = lean.create_entity({"PartitionKey": "p", "RowKey": "r", "Text": "x" * 1000})
     assert written.get("preference_applied") == "return-no-content" and written.get("content") is None
     assert written["etag"] == lean.get_entity("p", "r").metadata["etag"]
+
+
+def test_query_rows_returns_what_query_entities_returns(tables: tuple[TableClient, TableClient]) -> None:
+    """Every type, two partitions, pages of 2 (continuations), a filter with parameters, a select."""
+    _, lean = tables
+    big, guid = 2**40, uuid.UUID("12345678-1234-5678-1234-567812345678")
+    for pk in ("p", "q'r"):
+        lean.submit_transaction(inserts(pk))
+        typed = {"L": (big, EdmType.INT64), "G": guid, "Bin": b"\x00\xff"}
+        lean.create_entity({"PartitionKey": pk, "RowKey": "typed", **typed})
+    cases: list[tuple[str, dict[str, Any]]] = [
+        ("", {}),
+        ("PartitionKey eq @pk and RowKey ge @low", {"parameters": {"pk": "q'r", "low": "a"}}),
+        ("", {"select": ["RowKey", "I", "L"], "results_per_page": 2}),
+        ("PartitionKey eq 'nothing'", {}),
+    ]
+    for query, options in cases:
+        sdk = list(lean.query_entities(query, **options))
+        mine = list(lean.query_rows(query, **options))
+        assert [dict(e) for e in mine] == [dict(e) for e in sdk], (query, options)
+        assert [e.metadata for e in mine] == [e.metadata for e in sdk]
+    assert len(list(lean.query_rows("", results_per_page=2))) == 2 * (len(KEYS) + 1)
+
+
+def test_query_rows_of_a_missing_table_fail_as_the_sdks_do(azurite_conn: str) -> None:
+    lean = StorageClients(azurite_conn).table("nosuchtable")
+    caught = []
+    for query in (lean.query_entities, lean.query_rows):
+        with pytest.raises(Exception) as error:
+            list(query("PartitionKey eq 'p'"))
+        caught.append((type(error.value), getattr(error.value, "error_code", None)))
+    assert caught[1] == caught[0]
