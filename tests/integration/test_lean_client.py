@@ -92,6 +92,10 @@ def test_same_body_as_the_sdk(tables: tuple[TableClient, TableClient]) -> None:
         text = body.decode()
         text = re.sub(r"(batch|changeset)_[0-9a-f-]{36}", r"\1", text)
         text = re.sub(r"(x-ms-date|Date): [^\r]+", r"\1: now", text)
+        # Once Sentry is initialised in the process (an earlier test), its http.client patch adds
+        # its trace headers to each part the SDK serialises through http.client; parts written
+        # directly carry none, which Azure ignores either way.
+        text = re.sub(r"(sentry-trace|baggage): [^\r]+\r\n", "", text)
         return text.replace(table.table_name, "TABLE")
 
     assert len(sent) == 2
